@@ -1,0 +1,41 @@
+// Package cli implements grlctl, grlscaler's command-line interface.
+package cli
+
+import (
+	"context"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// IO carries the streams a command writes to, so tests run commands in
+// process and read what they print.
+type IO struct {
+	Out, Err io.Writer
+}
+
+// NewRootCmd builds the grlctl command tree.
+func NewRootCmd(streams IO) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "grlctl",
+		Short:         "Run reinforcement-learning autoscaling experiments for microservices",
+		Long:          "grlctl runs reinforcement-learning autoscaling experiments for microservice apps on Kubernetes or on a simulated cluster (a digital twin of the app).",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	root.AddCommand(NewCmdSim(streams))
+	return root
+}
+
+// Execute runs grlctl with args and returns the process exit code.
+func Execute(ctx context.Context, args []string, streams IO) int {
+	root := NewRootCmd(streams)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		_, _ = io.WriteString(streams.Err, "grlctl: "+err.Error()+"\n")
+		return 1
+	}
+	return 0
+}
