@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -160,15 +159,15 @@ func (o *SimOptions) Run() error {
 }
 
 func writeSimTable(w io.Writer, r sim.Result, slo time.Duration) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	width := len("service")
+	for _, s := range r.Services {
+		width = max(width, len(s.Name))
+	}
 	fmt.Fprintf(w, "app %s, scenario %s, controller %s, seed %d, %s simulated\n\n",
 		r.App, r.Scenario, r.Controller, r.Seed, time.Duration(r.DurationS*float64(time.Second)))
-	fmt.Fprintln(tw, "service\tavg replicas\tmax replicas\tavg cpu (m)\tp95 (ms)\t")
+	fmt.Fprintf(w, "%-*s  %12s  %12s  %11s  %9s\n", width, "service", "avg replicas", "max replicas", "avg cpu (m)", "p95 (ms)")
 	for _, s := range r.Services {
-		fmt.Fprintf(tw, "%s\t%.2f\t%d\t%.0f\t%.1f\t\n", s.Name, s.AvgReplicas, s.MaxReplicas, s.AvgCPUMillicores, s.LatencyP95Ms)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+		fmt.Fprintf(w, "%-*s  %12.2f  %12d  %11.0f  %9.1f\n", width, s.Name, s.AvgReplicas, s.MaxReplicas, s.AvgCPUMillicores, s.LatencyP95Ms)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "cost               %.0f replica-seconds\n", r.CostReplicaSeconds)
