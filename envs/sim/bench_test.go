@@ -51,4 +51,3 @@ func BenchmarkRunScenario(b *testing.B) {
 		}
 	}
 }
-
