@@ -10,14 +10,7 @@ import (
 
 func newEnv(t testing.TB, appName, scenario string, goal envs.Goal) *Env {
 	t.Helper()
-	a, err := LookupApp(appName, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ScenarioFor(a, scenario)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, sc := appAndScenario(t, appName, scenario)
 	e, err := NewEnv(EnvOptions{
 		Options: Options{App: a, Scenario: sc},
 		Reward:  envs.DefaultRewardConfig(goal, a.LatencyCapMs),

@@ -9,9 +9,10 @@ import (
 
 	"github.com/grlscaler/grlscaler/envs"
 	"github.com/grlscaler/grlscaler/envs/app"
+	"github.com/grlscaler/grlscaler/envs/load"
 )
 
-func newCluster(t testing.TB, appName, scenario string, replicas ...int) *Cluster {
+func appAndScenario(t testing.TB, appName, scenario string) (*app.App, load.Scenario) {
 	t.Helper()
 	a, err := LookupApp(appName, 1)
 	if err != nil {
@@ -21,6 +22,12 @@ func newCluster(t testing.TB, appName, scenario string, replicas ...int) *Cluste
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, sc
+}
+
+func newCluster(t testing.TB, appName, scenario string, replicas ...int) *Cluster {
+	t.Helper()
+	a, sc := appAndScenario(t, appName, scenario)
 	c, err := NewCluster(Options{App: a, Scenario: sc, InitialReplicas: replicas})
 	if err != nil {
 		t.Fatal(err)
@@ -306,5 +313,56 @@ func TestScenarioForUnknownNamesTheChoices(t *testing.T) {
 	}
 	if _, err := LookupApp("boutique", 1); err == nil || !strings.Contains(err.Error(), "onlineboutique") {
 		t.Errorf("LookupApp(boutique) error %v does not name the valid apps", err)
+	}
+}
+
+func TestSlowRequestsTimeOut(t *testing.T) {
+	// With room for a long queue, overload shows up as latency until the
+	// client's 30 s timeout fails requests, instead of as rejected calls.
+	a, sc := appAndScenario(t, "onlineboutique", "rushsale")
+	a.Services[a.Index("frontend")].Twin.QueuePerReplica = 1e7
+	c, err := NewCluster(Options{App: a, Scenario: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst Snapshot
+	_, err = Run(c, &envs.StaticController{Replicas: []int{1}}, RunOptions{Seed: 1, Record: func(s *Snapshot) {
+		if s.ErrorRate > worst.ErrorRate {
+			worst = *s
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := a.Index("frontend")
+	if worst.ErrorRate < 0.01 || worst.DropRate[fe] != 0 {
+		t.Errorf("worst step failed %.4f of requests with %.4f of frontend calls rejected; want timeouts, no rejections", worst.ErrorRate, worst.DropRate[fe])
+	}
+}
+
+func TestEdgeMetricsFollowTheCallGraph(t *testing.T) {
+	c := newCluster(t, "onlineboutique", "peak", 4)
+	c.Reset(1, 0)
+	c.Step()
+	s := c.Latest()
+	got := c.EdgeMetrics(s, nil)
+	if len(got) != 15 {
+		t.Fatalf("%d edges, want 15", len(got))
+	}
+	// Calls into a service over all its in-edges add up to its incoming rate.
+	in := make([]float64, len(c.app.Services))
+	for _, e := range got {
+		in[e.Dst] += e.RPS
+		if e.SuccessRate < 0 || e.SuccessRate > 1 || e.LatencyP95 < e.LatencyP50 || e.LatencyP50 <= 0 {
+			t.Errorf("edge %d->%d: success %v p50 %v p95 %v", e.Src, e.Dst, e.SuccessRate, e.LatencyP50, e.LatencyP95)
+		}
+	}
+	for i, svc := range c.app.Services {
+		if svc.Name == "frontend" {
+			continue // users call it, not a service
+		}
+		if math.Abs(in[i]-s.RPS[i]) > 1e-6*s.RPS[i] {
+			t.Errorf("%s: edges carry %.2f calls/s, the service receives %.2f", svc.Name, in[i], s.RPS[i])
+		}
 	}
 }
