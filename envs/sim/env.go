@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/grlscaler/grlscaler/envs"
@@ -22,14 +21,11 @@ type EnvOptions struct {
 
 // Env is the digital twin as an envs.Env.
 type Env struct {
-	c       *Cluster
-	opts    EnvOptions
-	step    int
-	obs     envs.Observation
-	desired []int
-	minR    []int
-	maxR    []int
-	spec    envs.Spec
+	c    *Cluster
+	opts EnvOptions
+	step int
+	o    *Observer
+	spec envs.Spec
 }
 
 var _ envs.Env = (*Env)(nil)
@@ -55,22 +51,8 @@ func NewEnv(opts EnvOptions) (*Env, error) {
 	if _, err := envs.ParseGoal(string(opts.Reward.Goal)); err != nil {
 		return nil, fmt.Errorf("sim env: %w", err)
 	}
-	n := c.n
-	e := &Env{c: c, opts: opts, desired: make([]int, n), minR: make([]int, n), maxR: make([]int, n)}
-	for i, s := range c.app.Services {
-		e.minR[i], e.maxR[i] = s.MinReplicas, s.MaxReplicas
-	}
-	e.obs = envs.Observation{
-		Flat:  make([]float64, n*envs.FlatPerService),
-		Nodes: make([]float64, n*len(envs.NodeFeatureNames)),
-		Edges: make([]envs.Edge, len(c.edges)),
-	}
-	e.spec = envs.Spec{
-		App: c.app.Name, Services: c.app.ServiceNames(),
-		FlatSize: n * envs.FlatPerService, NodeFeatures: len(envs.NodeFeatureNames),
-		Moves: envs.NumMoves, MinReplicas: e.minR, MaxReplicas: e.maxR,
-		EpisodeSteps: opts.EpisodeSteps, StepPeriod: opts.StepPeriod,
-	}
+	e := &Env{c: c, opts: opts, o: NewObserver(c)}
+	e.spec = e.o.Spec(opts.EpisodeSteps)
 	return e, nil
 }
 
@@ -93,8 +75,7 @@ func (e *Env) Reset(seed uint64) (envs.Observation, error) {
 	}
 	e.c.Reset(seed, start)
 	e.step = 0
-	e.observe()
-	return e.obs, nil
+	return e.o.Observe(), nil
 }
 
 // splitmix scrambles a seed so that consecutive seeds give unrelated starts.
@@ -118,7 +99,7 @@ func (e *Env) Step(a envs.Action) (envs.StepResult, error) {
 	boundHit := false
 	if d := a.Delta(); d != 0 {
 		r := e.c.Replicas(a.Deployment) + d
-		if r < e.minR[a.Deployment] || r > e.maxR[a.Deployment] {
+		if r < e.o.minR[a.Deployment] || r > e.o.maxR[a.Deployment] {
 			boundHit = true
 		} else {
 			e.c.SetReplicas(a.Deployment, r)
@@ -126,16 +107,16 @@ func (e *Env) Step(a envs.Action) (envs.StepResult, error) {
 	}
 	e.c.Step()
 	e.step++
-	e.observe()
+	obs := e.o.Observe()
 	s := e.c.Latest()
 	reward := e.opts.Reward.Reward(envs.RewardInput{
-		Replicas: s.Replicas, Desired: e.desired,
-		MinReplicas: e.minR, MaxReplicas: e.maxR,
+		Replicas: s.Replicas, Desired: e.o.desired,
+		MinReplicas: e.o.minR, MaxReplicas: e.o.maxR,
 		LatencyMeanMs: s.MeanMs, LatencyP95Ms: s.P95Ms,
 		ErrorRate: s.ErrorRate, BoundHit: boundHit,
 	})
 	return envs.StepResult{
-		Obs:    e.obs,
+		Obs:    obs,
 		Reward: reward,
 		Done:   e.step >= e.opts.EpisodeSteps,
 		Info: envs.Info{
@@ -146,53 +127,4 @@ func (e *Env) Step(a envs.Action) (envs.StepResult, error) {
 			LatencyMeanMs: s.MeanMs, ErrorRate: s.ErrorRate, BoundHit: boundHit,
 		},
 	}, nil
-}
-
-// observe fills the observation from the lagged metrics, as Prometheus and
-// metrics-server would show them, with the current spec.replicas (which
-// the API server reports without lag).
-func (e *Env) observe() {
-	c := e.c
-	o := c.Observed()
-	nf := len(envs.NodeFeatureNames)
-	for i, svc := range c.app.Services {
-		r := c.Replicas(i)
-		d := envs.DesiredReplicas(o.CPUMilli[i], o.MemMiB[i], svc.CPURequestMilli, svc.MemRequestMiB, e.minR[i], e.maxR[i])
-		e.desired[i] = d
-		f := e.obs.Flat[i*envs.FlatPerService : (i+1)*envs.FlatPerService]
-		f[0], f[1], f[2], f[3], f[4], f[5] = float64(r), float64(d), o.CPUMilli[i], o.MemMiB[i], o.RxKBps[i], o.TxKBps[i]
-
-		x := e.obs.Nodes[i*nf : (i+1)*nf]
-		maxR := float64(e.maxR[i])
-		x[0] = float64(r) / maxR
-		x[1] = 0
-		if r > 0 {
-			x[1] = float64(c.readyAt(i, c.now)) / float64(r)
-		}
-		x[2], x[3] = 0, 0
-		if p := float64(o.Pods[i]); p > 0 {
-			x[2] = math.Min(o.CPUMilli[i]/(p*svc.CPURequestMilli), 4) / 4
-			x[3] = math.Min(o.MemMiB[i]/(p*svc.MemRequestMiB), 4) / 4
-		}
-		x[4] = math.Log1p(o.RPS[i]) / math.Log1p(10000)
-		// p95 of an exponential-tailed sojourn is about 3x its mean; the
-		// exact fit costs two logs per service and adds nothing to a
-		// normalised feature.
-		p95 := 3 * o.LatMeanMs[i]
-		x[5] = p95 / (p95 + 100)
-		x[6] = o.DropRate[i]
-		x[7] = float64(d-r) / maxR
-	}
-	// Edge weights need only the rates, not the latency fits of EdgeMetrics.
-	peak := 0.0
-	for _, calls := range c.edgeCallsPerTask {
-		peak = math.Max(peak, calls)
-	}
-	for k, edge := range c.edges {
-		w := 0.0
-		if peak > 0 && o.TaskRate > 0 {
-			w = c.edgeCallsPerTask[k] / peak
-		}
-		e.obs.Edges[k] = envs.Edge{Src: edge.Src, Dst: edge.Dst, Weight: w}
-	}
 }
