@@ -1,0 +1,345 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/model/nn"
+)
+
+// param is one named parameter tensor: a window of the flat vector.
+type param struct {
+	name  string
+	shape []int
+	off   int
+	// gain scales the Glorot-uniform initialisation; 0 means zeros
+	// (biases). Action heads start at 0.01 so the first policy is near
+	// uniform, as SB3's orthogonal init with gain 0.01 does.
+	gain float64
+}
+
+func (p param) size() int {
+	n := 1
+	for _, d := range p.shape {
+		n *= d
+	}
+	return n
+}
+
+// layout lists a network's parameters in a fixed order; the flat vector,
+// the gradients, Adam's moments and checkpoints all follow it.
+type layout struct {
+	params []param
+	byName map[string]int
+	total  int
+}
+
+func (l *layout) add(name string, gain float64, shape ...int) {
+	p := param{name: name, shape: shape, off: l.total, gain: gain}
+	l.byName[name] = len(l.params)
+	l.params = append(l.params, p)
+	l.total += p.size()
+}
+
+func (l *layout) get(theta []float64, name string) []float64 {
+	p := l.params[l.byName[name]]
+	return theta[p.off : p.off+p.size()]
+}
+
+// Gains: hidden layers sqrt(2)-free Glorot (gain 1), policy heads 0.01,
+// value head 1, as SB3 scales its heads.
+const (
+	gainHidden = 1.0
+	gainPolicy = 0.01
+	gainValue  = 1.0
+)
+
+// newLayout declares the parameters of a spec.
+func newLayout(s NetSpec) *layout {
+	l := &layout{byName: map[string]int{}}
+	f, d, t, m := s.NodeFeatures, s.FlatSize, s.Trunk, s.Moves
+	if s.Policy == MLP {
+		l.add("pi.w1", gainHidden, d, t)
+		l.add("pi.b1", 0, t)
+		l.add("pi.w2", gainHidden, t, t)
+		l.add("pi.b2", 0, t)
+		l.add("vf.w1", gainHidden, d, t)
+		l.add("vf.b1", 0, t)
+		l.add("vf.w2", gainHidden, t, t)
+		l.add("vf.b2", 0, t)
+		l.add("dep.w", gainPolicy, t, s.Nodes)
+		l.add("dep.b", 0, s.Nodes)
+		l.add("move.w", gainPolicy, t, m)
+		l.add("move.b", 0, m)
+		l.add("value.w", gainValue, t, 1)
+		l.add("value.b", 0, 1)
+		return l
+	}
+	switch s.Policy {
+	case GCN:
+		l.add("gnn.w1", gainHidden, f, s.Hidden)
+		l.add("gnn.b1", 0, s.Hidden)
+		l.add("gnn.w2", gainHidden, s.Hidden, s.Embed)
+		l.add("gnn.b2", 0, s.Embed)
+	case GAT:
+		h1 := s.GATHeads * s.Hidden
+		l.add("gnn.w1", gainHidden, f, h1)
+		l.add("gnn.asrc1", gainHidden, h1)
+		l.add("gnn.adst1", gainHidden, h1)
+		l.add("gnn.b1", 0, h1)
+		l.add("gnn.w2", gainHidden, h1, s.Embed)
+		l.add("gnn.asrc2", gainHidden, s.Embed)
+		l.add("gnn.adst2", gainHidden, s.Embed)
+		l.add("gnn.b2", 0, s.Embed)
+	}
+	if s.Head == PerNodeHead {
+		l.add("node.w", gainHidden, s.Embed, t)
+		l.add("node.b", 0, t)
+		l.add("score.w", gainPolicy, t, 1)
+		l.add("score.b", 0, 1)
+		l.add("move.w", gainPolicy, t, m)
+		l.add("move.b", 0, m)
+		l.add("vf.w1", gainHidden, s.Embed, t)
+		l.add("vf.b1", 0, t)
+		l.add("value.w", gainValue, t, 1)
+		l.add("value.b", 0, 1)
+		return l
+	}
+	l.add("trunk.w", gainHidden, s.Embed+d, t)
+	l.add("trunk.b", 0, t)
+	l.add("dep.w", gainPolicy, t, s.Nodes)
+	l.add("dep.b", 0, s.Nodes)
+	l.add("move.w", gainPolicy, t, m)
+	l.add("move.b", 0, m)
+	l.add("value.w", gainValue, t, 1)
+	l.add("value.b", 0, 1)
+	return l
+}
+
+// init fills theta: Glorot uniform scaled by each parameter's gain (a
+// vector parameter, like an attention vector, counts as 1 x n), zeros
+// for biases.
+func (l *layout) init(theta []float64, rng *rand.Rand) {
+	for _, p := range l.params {
+		w := theta[p.off : p.off+p.size()]
+		if p.gain == 0 {
+			clear(w)
+			continue
+		}
+		fanIn, fanOut := 1, p.shape[0]
+		if len(p.shape) == 2 {
+			fanIn, fanOut = p.shape[0], p.shape[1]
+		}
+		nn.GlorotUniform(w, fanIn, fanOut, rng)
+		for i := range w {
+			w[i] *= p.gain
+		}
+	}
+}
+
+// prepareFlat maps the raw gym-hpa vector (replica counts, millicores,
+// MiB, kB/s: 0 to 20000, never normalised by the seed, seed-spec 8 S2) to
+// sign(x)·log1p(|x|), a fixed transform that needs no running statistics
+// and keeps every value within about [-10, 10].
+func prepareFlat(dst, raw []float64) {
+	for i, x := range raw {
+		dst[i] = math.Copysign(math.Log1p(math.Abs(x)), x)
+	}
+}
+
+// forwardOut is one observation's network output.
+type forwardOut struct {
+	dep   []float64 // logits over deployments (nodes)
+	move  []float64 // logits over moves: one row, or one row per node (per-node head)
+	value float64
+}
+
+// inference runs a network on single observations without gorgonia: the
+// same fused forward functions the graph ops call, over preallocated
+// buffers, so it does not allocate.
+type inference struct {
+	spec   NetSpec
+	lay    *layout
+	theta  []float64
+	nodes  int
+	graph  *nn.Graph
+	h1, h2 []float64 // node embeddings after each GNN layer
+	pool   []float64
+	z      []float64 // trunk input: pool ++ flat
+	t1, t2 []float64 // trunk activations
+	v1, v2 []float64 // value trunk
+	scores []float64
+	out    forwardOut
+	scr    []float64
+}
+
+// newInference binds a network to a graph of nodes with edges (which may
+// differ from the spec's for the per-node head).
+func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [][2]int) (*inference, error) {
+	in := &inference{spec: spec, lay: lay, theta: theta, nodes: nodes}
+	t := spec.Trunk
+	rowsMove := 1
+	if spec.Head == PerNodeHead {
+		rowsMove = nodes
+	}
+	in.out = forwardOut{dep: make([]float64, nodes), move: make([]float64, rowsMove*spec.Moves)}
+	if spec.Policy == MLP {
+		in.z = make([]float64, spec.FlatSize)
+		in.t1, in.t2 = make([]float64, t), make([]float64, t)
+		in.v1, in.v2 = make([]float64, t), make([]float64, t)
+		return in, nil
+	}
+	g, err := nn.NewGraph(nodes, edges)
+	if err != nil {
+		return nil, fmt.Errorf("bind network to a %d-node graph: %w", nodes, err)
+	}
+	in.graph = g
+	w1 := spec.Hidden
+	scr := nn.GCNScratchLen(nodes, 1, max(spec.NodeFeatures, spec.Hidden), max(spec.Hidden, spec.Embed))
+	if spec.Policy == GAT {
+		w1 = spec.GATHeads * spec.Hidden
+		scr = max(nn.GATScratchLen(nodes, 1, spec.GATHeads, spec.Hidden), nn.GATScratchLen(nodes, 1, 1, spec.Embed))
+	}
+	in.scr = make([]float64, scr)
+	in.h1, in.h2 = make([]float64, nodes*w1), make([]float64, nodes*spec.Embed)
+	in.pool = make([]float64, spec.Embed)
+	in.t1 = make([]float64, max(t, nodes*t))
+	in.v1 = make([]float64, t)
+	in.scores = make([]float64, nodes)
+	in.z = make([]float64, spec.Embed+spec.FlatSize)
+	return in, nil
+}
+
+func (in *inference) p(name string) []float64 { return in.lay.get(in.theta, name) }
+
+// forward evaluates the network on one prepared observation: nodeX is
+// nodes x NodeFeatures, flat the prepared flat vector (ignored by the
+// per-node head). Errors only on shape mismatches, which callers check
+// beforehand, so they are programming errors.
+func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
+	s := in.spec
+	t, m, n := s.Trunk, s.Moves, in.nodes
+	o := &in.out
+	if s.Policy == MLP {
+		err := firstErr(
+			nn.DenseForward(in.t1, flat, 1, in.p("pi.w1"), in.p("pi.b1"), s.FlatSize, t, nn.Tanh),
+			nn.DenseForward(in.t2, in.t1, 1, in.p("pi.w2"), in.p("pi.b2"), t, t, nn.Tanh),
+			nn.DenseForward(o.dep, in.t2, 1, in.p("dep.w"), in.p("dep.b"), t, s.Nodes, nn.Identity),
+			nn.DenseForward(o.move, in.t2, 1, in.p("move.w"), in.p("move.b"), t, m, nn.Identity),
+			nn.DenseForward(in.v1, flat, 1, in.p("vf.w1"), in.p("vf.b1"), s.FlatSize, t, nn.Tanh),
+			nn.DenseForward(in.v2, in.v1, 1, in.p("vf.w2"), in.p("vf.b2"), t, t, nn.Tanh),
+		)
+		if err != nil {
+			return nil, err
+		}
+		var v [1]float64
+		if err := nn.DenseForward(v[:], in.v2, 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
+			return nil, err
+		}
+		o.value = v[0]
+		return o, nil
+	}
+	var err error
+	switch s.Policy {
+	case GCN:
+		adj := in.graph.Adjacency()
+		err = firstErr(
+			nn.GCNForward(in.h1, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), s.NodeFeatures, s.Hidden, adj, nn.ReLU, in.scr),
+			nn.GCNForward(in.h2, in.h1, 1, in.p("gnn.w2"), in.p("gnn.b2"), s.Hidden, s.Embed, adj, nn.Identity, in.scr),
+		)
+	case GAT:
+		err = firstErr(
+			nn.GATForward(in.h1, nodeX, 1, in.p("gnn.w1"), in.p("gnn.asrc1"), in.p("gnn.adst1"), in.p("gnn.b1"), s.NodeFeatures, in.graph, s.GATHeads, s.Hidden, true, nn.ELU, in.scr),
+			nn.GATForward(in.h2, in.h1, 1, in.p("gnn.w2"), in.p("gnn.asrc2"), in.p("gnn.adst2"), in.p("gnn.b2"), s.GATHeads*s.Hidden, in.graph, 1, s.Embed, false, nn.Identity, in.scr),
+		)
+	}
+	if err == nil {
+		err = nn.MeanPoolForward(in.pool, in.h2, n, 1, s.Embed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.Head == PerNodeHead {
+		err = firstErr(
+			nn.DenseForward(in.t1[:n*t], in.h2, n, in.p("node.w"), in.p("node.b"), s.Embed, t, nn.Tanh),
+			nn.DenseForward(o.dep, in.t1[:n*t], n, in.p("score.w"), in.p("score.b"), t, 1, nn.Identity),
+			nn.DenseForward(o.move, in.t1[:n*t], n, in.p("move.w"), in.p("move.b"), t, m, nn.Identity),
+			nn.DenseForward(in.v1, in.pool, 1, in.p("vf.w1"), in.p("vf.b1"), s.Embed, t, nn.Tanh),
+		)
+		if err != nil {
+			return nil, err
+		}
+		var v [1]float64
+		if err := nn.DenseForward(v[:], in.v1, 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
+			return nil, err
+		}
+		o.value = v[0]
+		return o, nil
+	}
+	copy(in.z, in.pool)
+	copy(in.z[s.Embed:], flat)
+	err = firstErr(
+		nn.DenseForward(in.t1[:t], in.z, 1, in.p("trunk.w"), in.p("trunk.b"), s.Embed+s.FlatSize, t, nn.Tanh),
+		nn.DenseForward(o.dep, in.t1[:t], 1, in.p("dep.w"), in.p("dep.b"), t, s.Nodes, nn.Identity),
+		nn.DenseForward(o.move, in.t1[:t], 1, in.p("move.w"), in.p("move.b"), t, m, nn.Identity),
+	)
+	if err != nil {
+		return nil, err
+	}
+	var v [1]float64
+	if err := nn.DenseForward(v[:], in.t1[:t], 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
+		return nil, err
+	}
+	o.value = v[0]
+	return o, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// actionFrom samples (or, if greedy, takes the argmax of) an action from a
+// forward output and returns it with its log-probability. lsDep and lsMove
+// are scratch of the logits' sizes.
+func actionFrom(o *forwardOut, moves int, perNode, greedy bool, rng *rand.Rand, lsDep, lsMove []float64) (envs.Action, float64) {
+	n := len(o.dep)
+	logSoftmaxRows(lsDep, o.dep, 1, n)
+	d := pick(lsDep, greedy, rng)
+	row := o.move[:moves]
+	if perNode {
+		row = o.move[d*moves : d*moves+moves]
+	}
+	logSoftmaxRows(lsMove[:moves], row, 1, moves)
+	mv := pick(lsMove[:moves], greedy, rng)
+	return envs.Action{Deployment: d, Move: mv}, lsDep[d] + lsMove[mv]
+}
+
+// pick samples an index from log-probabilities by inverse CDF, or takes the
+// most likely one (the lowest index on ties).
+func pick(logp []float64, greedy bool, rng *rand.Rand) int {
+	if greedy {
+		best := 0
+		for i, v := range logp {
+			if v > logp[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	u := rng.Float64()
+	var c float64
+	for i, v := range logp {
+		c += math.Exp(v)
+		if u < c {
+			return i
+		}
+	}
+	return len(logp) - 1
+}

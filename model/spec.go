@@ -1,0 +1,109 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/grlscaler/grlscaler/envs"
+)
+
+// PolicyKind selects the network.
+type PolicyKind string
+
+// The networks.
+const (
+	// MLP is the seed's gym-hpa baseline: Stable-Baselines3's MlpPolicy,
+	// separate 2x64 tanh trunks for policy and value over the flat vector.
+	MLP PolicyKind = "mlp"
+	// GCN encodes the service graph with two GCN layers (Kipf & Welling 2017).
+	GCN PolicyKind = "gcn"
+	// GAT encodes it with two graph attention layers (Veličković et al. 2018).
+	GAT PolicyKind = "gat"
+)
+
+// HeadKind selects how actions are scored.
+type HeadKind string
+
+// The action heads.
+const (
+	// JointHead is the seed's MultiDiscrete [deployment, move]: two
+	// independent categorical heads over a shared trunk.
+	JointHead HeadKind = "joint"
+	// PerNodeHead scores each service node's own moves from its embedding,
+	// and picks the deployment by a softmax over per-node scores, so one
+	// policy runs on an app with any number of services.
+	PerNodeHead HeadKind = "per-node"
+)
+
+// NetSpec is a network's architecture. It is stored in checkpoints.
+type NetSpec struct {
+	Policy PolicyKind `json:"policy"`
+	Head   HeadKind   `json:"head"`
+	// Nodes, NodeFeatures, FlatSize and Moves come from the environment's
+	// spec (envs.Spec); Edges is the call graph in node indices.
+	Nodes        int      `json:"nodes"`
+	NodeFeatures int      `json:"nodeFeatures"`
+	FlatSize     int      `json:"flatSize"`
+	Moves        int      `json:"moves"`
+	Edges        [][2]int `json:"edges"`
+	// GNN sizes (the seed's: hidden 32, output 32, 4 attention heads).
+	Hidden   int `json:"hidden"`
+	Embed    int `json:"embed"`
+	GATHeads int `json:"gatHeads"`
+	// Trunk is the width of the MLP layers (64, as SB3's MlpPolicy and the
+	// seed's GNN trunk).
+	Trunk int `json:"trunk"`
+}
+
+// SpecFor returns the default architecture of a policy and head for an
+// environment, with the seed's sizes.
+func SpecFor(es envs.Spec, edges []envs.Edge, policy PolicyKind, head HeadKind) NetSpec {
+	s := NetSpec{
+		Policy: policy, Head: head,
+		Nodes: len(es.Services), NodeFeatures: es.NodeFeatures, FlatSize: es.FlatSize, Moves: es.Moves,
+		Hidden: 32, Embed: 32, GATHeads: 4, Trunk: 64,
+	}
+	for _, e := range edges {
+		s.Edges = append(s.Edges, [2]int{e.Src, e.Dst})
+	}
+	return s
+}
+
+// Validate checks the architecture and names the bad field.
+func (s NetSpec) Validate() error {
+	var errs []error
+	switch s.Policy {
+	case MLP, GCN, GAT:
+	default:
+		errs = append(errs, fmt.Errorf("net.policy: unknown %q (valid: mlp, gcn, gat)", s.Policy))
+	}
+	switch s.Head {
+	case JointHead:
+	case PerNodeHead:
+		if s.Policy == MLP {
+			errs = append(errs, errors.New("net.head: per-node needs a graph policy (gcn or gat), not mlp"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("net.head: unknown %q (valid: joint, per-node)", s.Head))
+	}
+	if s.Nodes < 1 || s.Moves < 1 || s.NodeFeatures < 1 || s.FlatSize < 1 {
+		errs = append(errs, fmt.Errorf("net: nodes %d, node features %d, flat size %d and moves %d must be positive", s.Nodes, s.NodeFeatures, s.FlatSize, s.Moves))
+	}
+	if s.Hidden < 1 || s.Embed < 1 || s.Trunk < 1 || (s.Policy == GAT && s.GATHeads < 1) {
+		errs = append(errs, fmt.Errorf("net: hidden %d, embed %d, trunk %d and GAT heads %d must be positive", s.Hidden, s.Embed, s.Trunk, s.GATHeads))
+	}
+	for i, e := range s.Edges {
+		if e[0] < 0 || e[0] >= s.Nodes || e[1] < 0 || e[1] >= s.Nodes {
+			errs = append(errs, fmt.Errorf("net.edges[%d]: %d -> %d outside [0, %d)", i, e[0], e[1], s.Nodes))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Counters are the trainer's progress, stored in checkpoints.
+type Counters struct {
+	Steps    int64 `json:"steps"`
+	Updates  int64 `json:"updates"`
+	Episodes int64 `json:"episodes"`
+	Rollouts int64 `json:"rollouts"`
+}

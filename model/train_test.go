@@ -1,0 +1,206 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/sim"
+)
+
+func twinEnv(t testing.TB, appName, scenario string, goal envs.Goal) envs.Env {
+	t.Helper()
+	a, err := sim.LookupApp(appName, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := sim.ScenarioFor(a, scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := sim.NewEnv(sim.EnvOptions{Options: sim.Options{App: a, Scenario: sc}, Reward: envs.DefaultRewardConfig(goal, a.LatencyCapMs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func smallHyper() Hyperparameters {
+	h := DefaultHyperparameters()
+	h.NSteps, h.BatchSize, h.Epochs = 50, 16, 2
+	return h
+}
+
+var policyKinds = []struct {
+	policy PolicyKind
+	head   HeadKind
+}{{MLP, JointHead}, {GCN, JointHead}, {GAT, JointHead}, {GCN, PerNodeHead}, {GAT, PerNodeHead}}
+
+func TestEveryPolicyTrainsOnTheTwin(t *testing.T) {
+	for _, k := range policyKinds {
+		t.Run(fmt.Sprintf("%s-%s", k.policy, k.head), func(t *testing.T) {
+			env := twinEnv(t, "onlineboutique", "peak", envs.GoalSLO)
+			tr, err := NewTrainer(env, Options{Policy: k.policy, Head: k.head, Hyper: smallHyper(), Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := tr.Train(context.Background(), 50, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Steps != 50 || rep.Updates != 8 || math.IsNaN(rep.PolicyLoss) {
+				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+}
+
+// TestGraphAndInferenceAgree checks that the training graph and the
+// gorgonia-free inference path compute the same network.
+func TestGraphAndInferenceAgree(t *testing.T) {
+	for _, k := range policyKinds {
+		t.Run(fmt.Sprintf("%s-%s", k.policy, k.head), func(t *testing.T) {
+			env := twinEnv(t, "onlineboutique", "peak", envs.GoalCost)
+			tr, err := NewTrainer(env, Options{Policy: k.policy, Head: k.head, Hyper: smallHyper(), Seed: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tr.collect(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mb := []int{3, 17, 41}
+			lg, err := tr.graphFor(len(mb))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.gather(lg, mb)
+			for k, i := range mb {
+				lg.batch.dep[k], lg.batch.move[k] = tr.roll.dep[i], tr.roll.move[i]
+			}
+			clear(tr.grad)
+			if err := lg.run(tr.lay, tr.grad); err != nil {
+				t.Fatal(err)
+			}
+			n, m := tr.spec.Nodes, tr.spec.Moves
+			for k, i := range mb {
+				r := tr.roll
+				out, err := tr.inf.forward(r.nodes[i*r.nodeDim:(i+1)*r.nodeDim], r.flat[i*r.flatDim:(i+1)*r.flatDim])
+				if err != nil {
+					t.Fatal(err)
+				}
+				dep := lg.dep.Float64s()[k*n : (k+1)*n]
+				for j := range dep {
+					if math.Abs(dep[j]-out.dep[j]) > 1e-9 {
+						t.Fatalf("sample %d dep logit %d: graph %v, inference %v", k, j, dep[j], out.dep[j])
+					}
+				}
+				if v := lg.value.Float64s()[k]; math.Abs(v-out.value) > 1e-9 {
+					t.Errorf("sample %d value: graph %v, inference %v", k, v, out.value)
+				}
+				moves := lg.move.Float64s()
+				for d := 0; d < len(out.move)/m; d++ {
+					row := k
+					if k := k; tr.spec.Head == PerNodeHead {
+						row = d*len(mb) + k
+					}
+					for j := range m {
+						if got, want := moves[row*m+j], out.move[d*m+j]; math.Abs(got-want) > 1e-9 {
+							t.Fatalf("sample %d move logit [%d,%d]: graph %v, inference %v", k, d, j, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSameSeedGivesTheSameWeights(t *testing.T) {
+	train := func(seed uint64) []float64 {
+		env := twinEnv(t, "onlineboutique", "fluctuating", envs.GoalSLO)
+		tr, err := NewTrainer(env, Options{Policy: GCN, Head: JointHead, Hyper: smallHyper(), Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Train(context.Background(), 100, nil); err != nil {
+			t.Fatal(err)
+		}
+		return tr.Weights()
+	}
+	a, b, c := train(4), train(4), train(5)
+	if !equalBits(a, b) {
+		t.Error("seed 4 trained twice gave different weights")
+	}
+	if equalBits(a, c) {
+		t.Error("seeds 4 and 5 gave the same weights")
+	}
+}
+
+func equalBits(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestResumeFromCheckpointIsExact trains 2N steps in one go and N + N with
+// a save and a load into a fresh trainer (and a fresh environment) in
+// between: the weights and the checkpoints must be byte-identical.
+func TestResumeFromCheckpointIsExact(t *testing.T) {
+	for _, k := range []struct {
+		policy PolicyKind
+		head   HeadKind
+	}{{GCN, JointHead}, {GAT, PerNodeHead}, {MLP, JointHead}} {
+		t.Run(fmt.Sprintf("%s-%s", k.policy, k.head), func(t *testing.T) {
+			h := smallHyper()
+			h.LinearSchedule, h.TotalSteps = true, 400
+			ctx := context.Background()
+			straight, err := NewTrainer(twinEnv(t, "onlineboutique", "rushsale", envs.GoalSLO), Options{Policy: k.policy, Head: k.head, Hyper: h, Seed: 9})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := straight.Train(ctx, 200, nil); err != nil {
+				t.Fatal(err)
+			}
+
+			first, err := NewTrainer(twinEnv(t, "onlineboutique", "rushsale", envs.GoalSLO), Options{Policy: k.policy, Head: k.head, Hyper: h, Seed: 9})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := first.Train(ctx, 100, nil); err != nil {
+				t.Fatal(err)
+			}
+			var ckpt bytes.Buffer
+			if err := first.Save(&ckpt); err != nil {
+				t.Fatal(err)
+			}
+			resumed, err := Load(bytes.NewReader(ckpt.Bytes()), twinEnv(t, "onlineboutique", "rushsale", envs.GoalSLO))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := resumed.Train(ctx, 100, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !equalBits(straight.Weights(), resumed.Weights()) {
+				t.Fatal("weights after 100+100 steps with a resume differ from 200 straight steps")
+			}
+			var a, b bytes.Buffer
+			if err := straight.Save(&a); err != nil {
+				t.Fatal(err)
+			}
+			if err := resumed.Save(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Error("checkpoints differ")
+			}
+		})
+	}
+}
