@@ -4,21 +4,20 @@ package model
 // kept as the network's prepared inputs (one row per step), so a minibatch
 // is gathered by copying rows.
 type rollout struct {
-	n        int
-	flatDim  int // prepared flat features per step
-	nodeDim  int // prepared node features per step (nodes x features)
-	flat     []float64
-	nodes    []float64
-	dep      []int // chosen deployment (node) per step
-	move     []int // chosen move per step
-	logp     []float64
-	values   []float64
-	rewards  []float64
-	dones    []bool // episode ended after this step
-	adv      []float64
-	returns  []float64
-	lastDone bool
-	pos      int
+	n       int
+	flatDim int // prepared flat features per step
+	nodeDim int // prepared node features per step (nodes x features)
+	flat    []float64
+	nodes   []float64
+	dep     []int // chosen deployment (node) per step
+	move    []int // chosen move per step
+	logp    []float64
+	values  []float64
+	rewards []float64
+	dones   []bool // episode ended after this step
+	adv     []float64
+	returns []float64
+	pos     int
 }
 
 func newRollout(n, flatDim, nodeDim int) *rollout {
@@ -30,8 +29,6 @@ func newRollout(n, flatDim, nodeDim int) *rollout {
 		dones: make([]bool, n), adv: make([]float64, n), returns: make([]float64, n),
 	}
 }
-
-func (r *rollout) full() bool { return r.pos == r.n }
 
 // computeGAE fills advantages and returns with generalised advantage
 // estimation (Schulman et al. 2016, arXiv:1506.02438), bootstrapping from
