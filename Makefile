@@ -1,6 +1,10 @@
 # grlscaler. `make run` runs the main job; `make test` runs the tests.
 SHELL := /bin/bash
 GO ?= go
+# The model's matrix kernels (model/kernel) use Go 1.26's experimental SIMD
+# package, simd/archsimd, for AVX2/FMA micro-kernels; built without
+# GOEXPERIMENT=simd they fall back to pure Go (same API, a few times slower).
+export GOEXPERIMENT ?= simd
 BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
@@ -22,7 +26,7 @@ test-short:
 
 # Speed and memory targets live in benchmarks, not in timed tests.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./envs/...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./envs/... ./model/...
 
 # The main job: until the Temporal pipeline lands, the Online Boutique peak
 # scenario on the simulated cluster under the HPA at 50 % CPU.

@@ -89,10 +89,7 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 			vf := must(nn.Dense(pool, P("vf.w1"), P("vf.b1"), nn.Tanh))
 			value = must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
 		} else {
-			var z *G.Node
-			if err == nil {
-				z = must(G.Concat(1, pool, flat))
-			}
+			z := must(nn.Custom(newConcatLayer(b, spec.Embed, d), pool, flat))
 			tr := must(nn.Dense(z, P("trunk.w"), P("trunk.b"), nn.Tanh))
 			dep = must(nn.Dense(tr, P("dep.w"), P("dep.b"), nn.Identity))
 			move = must(nn.Dense(tr, P("move.w"), P("move.b"), nn.Identity))

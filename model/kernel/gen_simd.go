@@ -3,7 +3,22 @@
 // gen_simd.go writes simd_kernels_amd64.go, the register-blocked AVX2/FMA
 // micro-kernels of the GOEXPERIMENT=simd build. Run it with
 //
-//	go generate ./model/kernel/
+//	GOEXPERIMENT=simd go generate ./model/kernel/
+//
+// (the go:generate line is in simd_amd64.go, which only that build sees),
+// or with `go run gen_simd.go` in this directory.
+//
+// The 4xN kernels (mk4x8, mk4x4, mk4x4m) avoid broadcasts altogether: a
+// packed column of four A values is multiplied with the B row vectors and
+// with three in-register permutations of itself (swap within 128-bit
+// halves, swap halves, both), which yields the 4x4 blocks of outer
+// products in a diagonal arrangement that the epilogue unscrambles with
+// four VSHUFPD and four VPERM2F128 per block. The one-row kernels (mk1x*)
+// broadcast the A value. The "m" kernels mask their B loads and C stores
+// to the first one to three columns. Every element of C is a plain
+// sequential chain of fused multiply-adds over p (the first step a plain
+// multiply, which rounds the same), whatever kernel computes it, so the
+// results do not depend on the tiling or on m.
 //
 // The kernels are generated rather than written by hand because their speed
 // depends on details the compiler does not let us state directly:
@@ -20,15 +35,14 @@
 //     (a+32u, b_u+32j are then plain constant offsets) and is written as a
 //     bottom-tested `for { ...; if n == 0 { break } }` so that it is a single
 //     block whose accumulator updates count as in-block uses; a top-tested
-//     loop makes the scheduler defer the last step's FMAs and spill.
-//
-// The 4xN kernels avoid broadcasts altogether: a packed column of four A
-// values is multiplied with B row vectors and with three in-register
-// permutations of itself (swap within 128-bit halves, swap halves, both),
-// which yields the 4x4 block of outer products in a diagonal arrangement
-// that the epilogue unscrambles with four VSHUFPD and four VPERM2F128.
-// Every element of C is a plain sequential FMA chain over p, so results do
-// not depend on the tiling.
+//     loop makes the scheduler defer the last step's FMAs and spill. The
+//     k%4 remaining steps are straight-line code.
+//   - No scalar floating point inside a kernel: alpha and beta come
+//     pre-broadcast in an *epi, the epilogue case as an integer. Go
+//     compiles scalar float64 code to legacy SSE instructions, and SSE
+//     instructions between 256-bit AVX ones were measured to be very slow
+//     on this machine (the SSE/AVX transition penalty). For the same
+//     reason every kernel ends with VZEROUPPER (archsimd.ClearAVXUpperBits).
 package main
 
 import (
@@ -42,7 +56,41 @@ import (
 
 const unroll = 4
 
-type gen struct{ bytes.Buffer }
+type gen struct {
+	bytes.Buffer
+	masked bool // B and C accessed through the lane mask bm (tail columns)
+}
+
+// load returns an expression loading four float64s at the *[4]float64
+// expression ptr (masked when generating a tail kernel).
+func (g *gen) load(ptr string) string {
+	if g.masked {
+		return fmt.Sprintf("archsimd.LoadMaskedFloat64x4(%s, bm)", ptr)
+	}
+	return fmt.Sprintf("archsimd.LoadFloat64x4(%s)", ptr)
+}
+
+// store returns a statement storing the vector expression v at ptr.
+func (g *gen) store(v, ptr string) string {
+	if g.masked {
+		return fmt.Sprintf("%s.StoreMasked(%s, bm)", v, ptr)
+	}
+	return fmt.Sprintf("%s.Store(%s)", v, ptr)
+}
+
+func (g *gen) suffix() string {
+	if g.masked {
+		return "m"
+	}
+	return ""
+}
+
+func (g *gen) maskParam() string {
+	if g.masked {
+		return "mask *[4]int64, "
+	}
+	return ""
+}
 
 func (g *gen) p(format string, args ...any) {
 	fmt.Fprintf(&g.Buffer, format, args...)
@@ -67,6 +115,9 @@ func main() {
 	for _, nv := range []int{8, 4, 2, 1} {
 		g.rowKernel(nv)
 	}
+	g.masked = true
+	g.panelKernel(1)
+	g.rowKernel(1)
 	src, err := format.Source(g.Bytes())
 	if err != nil {
 		os.WriteFile("simd_kernels_amd64.go", g.Bytes(), 0o644)
@@ -81,13 +132,19 @@ func main() {
 // a packed 4 x k A panel (ap[4p+r] = A[r][p]) and B rows of 4*nv values at
 // stride ldb bytes.
 func (g *gen) panelKernel(nv int) {
-	name := fmt.Sprintf("mk4x%d", 4*nv)
+	name := fmt.Sprintf("mk4x%d%s", 4*nv, g.suffix())
 	g.p("// %s computes C[r][j] = alpha*sum_p ap[4p+r]*B[p][j] + beta*C[r][j] for", name)
-	g.p("// r < rows (1..4) and j < %d. ap is a packed 4 x k panel of A, B rows are", 4*nv)
-	g.p("// ldb bytes apart, C rows ldc bytes apart. beta == 0 does not read C.")
+	g.p("// r < rows (1..4) and j < %d, with alpha and beta from ep. ap is a packed", 4*nv)
+	g.p("// 4 x k panel of A, B rows are ldb bytes apart, C rows ldc bytes apart.")
+	if g.masked {
+		g.p("// Only the columns j with mask[j] == -1 are read and written.")
+	}
 	g.p("//")
 	g.p("//go:nocheckptr")
-	g.p("func %s(k int, ap, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, ldc uintptr, rows int, alpha, beta float64) {", name)
+	g.p("func %s(k int, ap, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, ldc uintptr, rows int, %sep *epi) {", name, g.maskParam())
+	if g.masked {
+		g.p("\tbm := archsimd.LoadInt64x4(mask).ToMask()")
+	}
 	var accs []string
 	for j := 0; j < nv; j++ {
 		for s := 0; s < 4; s++ {
@@ -95,15 +152,20 @@ func (g *gen) panelKernel(nv int) {
 		}
 	}
 	g.p("\tvar %s archsimd.Float64x4", strings.Join(accs, ", "))
-	g.p("\tb0 := b")
+	// The first step initialises the accumulators (a*b rounds like
+	// fma(a, b, 0)); k >= 1.
+	g.panelStep(nv, "ap", "b", true)
+	g.p("\tap = unsafe.Add(ap, 32)")
+	g.p("\tb0 := unsafe.Add(b, ldb)")
 	for u := 1; u < unroll; u++ {
 		g.p("\tb%d := unsafe.Add(b%d, ldb)", u, u-1)
 	}
 	g.p("\tldbU := %d * ldb", unroll)
+	g.p("\tk--")
 	g.p("\tif n := k / %d; n > 0 {", unroll)
 	g.p("\t\tfor {")
 	for u := 0; u < unroll; u++ {
-		g.panelStep(nv, fmt.Sprintf("unsafe.Add(ap, %d)", 32*u), fmt.Sprintf("b%d", u))
+		g.panelStep(nv, fmt.Sprintf("unsafe.Add(ap, %d)", 32*u), fmt.Sprintf("b%d", u), false)
 	}
 	g.p("\t\t\tap = unsafe.Add(ap, %d)", 32*unroll)
 	for u := 0; u < unroll; u++ {
@@ -115,10 +177,14 @@ func (g *gen) panelKernel(nv int) {
 	g.p("\t\t\t}")
 	g.p("\t\t}")
 	g.p("\t}")
-	g.p("\tfor p := k %% %d; p > 0; p-- {", unroll)
-	g.panelStep(nv, "ap", "b0")
-	g.p("\t\tap = unsafe.Add(ap, 32)")
-	g.p("\t\tb0 = unsafe.Add(b0, ldb)")
+	// The last k%4 steps, straight-line.
+	g.p("\tswitch k %% %d {", unroll)
+	for r := unroll - 1; r > 0; r-- {
+		g.p("\tcase %d:", r)
+		for u := 0; u < r; u++ {
+			g.panelStep(nv, fmt.Sprintf("unsafe.Add(ap, %d)", 32*u), fmt.Sprintf("b%d", u), false)
+		}
+	}
 	g.p("\t}")
 
 	// Unscramble: lane i of acc(j, s) holds C[i^s][4j+i].
@@ -133,7 +199,6 @@ func (g *gen) panelKernel(nv int) {
 		g.p("\t%s = w%d3.Select128FromPair(0, 3, w%d1)", acc(j, 3), j, j)
 	}
 	// Now acc(j, r) is row r, columns 4j..4j+3.
-	g.p("\tva := archsimd.BroadcastFloat64x4(alpha)")
 	rowPtr := func(r int) {
 		switch r {
 		case 0:
@@ -142,7 +207,7 @@ func (g *gen) panelKernel(nv int) {
 			g.p("\t\tc%d := unsafe.Add(c%d, ldc)", r, r-1)
 		}
 	}
-	emit := func(store func(r, j int)) {
+	g.epilogue(func(value func(acc, q string) string) {
 		// Row r is written only if rows > r; the guards nest, so the row
 		// pointers are computed only for rows that exist.
 		for r := 0; r < 4; r++ {
@@ -151,60 +216,76 @@ func (g *gen) panelKernel(nv int) {
 			}
 			rowPtr(r)
 			for j := 0; j < nv; j++ {
-				g.p("\t\tq%d%d := (*[4]float64)(unsafe.Add(c%d, %d))", r, j, r, 32*j)
-				store(r, j)
+				q := fmt.Sprintf("q%d%d", r, j)
+				g.p("\t\t%s := (*[4]float64)(unsafe.Add(c%d, %d))", q, r, 32*j)
+				g.p("\t\t%s", g.store(value(acc(j, r), q), q))
 			}
 		}
 		for r := 1; r < 4; r++ {
 			g.p("\t\t}")
 		}
-	}
-	g.p("\tswitch beta {")
-	g.p("\tcase 0:")
-	emit(func(r, j int) {
-		g.p("\t\t%s.Mul(va).Store(q%d%d)", acc(j, r), r, j)
 	})
-	g.p("\tcase 1:")
-	emit(func(r, j int) {
-		g.p("\t\t%s.MulAdd(va, archsimd.LoadFloat64x4(q%d%d)).Store(q%d%d)", acc(j, r), r, j, r, j)
-	})
-	g.p("\tdefault:")
-	g.p("\t\tvb := archsimd.BroadcastFloat64x4(beta)")
-	emit(func(r, j int) {
-		g.p("\t\tarchsimd.LoadFloat64x4(q%d%d).MulAdd(vb, %s.Mul(va)).Store(q%d%d)", r, j, acc(j, r), r, j)
-	})
-	g.p("\t}")
+	g.p("\tarchsimd.ClearAVXUpperBits()")
 	g.p("}")
 	g.p("")
+}
+
+// epilogue emits the switch over the epilogue modes; body emits the stores
+// of one case given the expression for the value to store from the sums
+// acc and the destination q.
+func (g *gen) epilogue(body func(value func(acc, q string) string)) {
+	g.p("\tswitch ep.mode {")
+	g.p("\tcase epStore:")
+	body(func(acc, q string) string { return acc })
+	g.p("\tcase epScale:")
+	g.p("\t\tva := archsimd.LoadFloat64x4(&ep.alpha)")
+	body(func(acc, q string) string { return acc + ".Mul(va)" })
+	g.p("\tcase epAdd:")
+	body(func(acc, q string) string { return fmt.Sprintf("%s.Add(%s)", acc, g.load(q)) })
+	g.p("\tcase epAxpy:")
+	g.p("\t\tva := archsimd.LoadFloat64x4(&ep.alpha)")
+	body(func(acc, q string) string { return fmt.Sprintf("%s.MulAdd(va, %s)", acc, g.load(q)) })
+	g.p("\tdefault:")
+	g.p("\t\tva := archsimd.LoadFloat64x4(&ep.alpha)")
+	g.p("\t\tvb := archsimd.LoadFloat64x4(&ep.beta)")
+	body(func(acc, q string) string { return fmt.Sprintf("%s.MulAdd(vb, %s.Mul(va))", g.load(q), acc) })
+	g.p("\t}")
 }
 
 func acc(j, s int) string { return fmt.Sprintf("c%d%d", j, s) }
 
 // panelStep emits one k step of the 4x(4nv) kernel: A column at aExpr,
-// B row at bPtr.
-func (g *gen) panelStep(nv int, aExpr, bPtr string) {
+// B row at bPtr. The first step sets the accumulators instead of adding.
+func (g *gen) panelStep(nv int, aExpr, bPtr string, first bool) {
+	fma := func(dst, x, y string) {
+		if first {
+			g.p("\t\t\t%s = %s.Mul(%s)", dst, x, y)
+		} else {
+			g.p("\t\t\t%s = %s.MulAdd(%s, %s)", dst, x, y, dst)
+		}
+	}
 	g.p("\t\t{")
 	g.p("\t\t\tav := archsimd.LoadFloat64x4((*[4]float64)(%s))", aExpr)
 	for j := 0; j < nv; j++ {
-		g.p("\t\t\tbv%d := archsimd.LoadFloat64x4((*[4]float64)(unsafe.Add(%s, %d)))", j, bPtr, 32*j)
+		g.p("\t\t\tbv%d := %s", j, g.load(fmt.Sprintf("(*[4]float64)(unsafe.Add(%s, %d))", bPtr, 32*j)))
 	}
 	g.p("\t\t\tas := av.SelectFromPairGrouped(1, 0, av)")
 	g.p("\t\t\tah := av.Select128FromPair(1, 0, av)")
 	for j := 0; j < nv; j++ {
-		g.p("\t\t\t%s = av.MulAdd(bv%d, %s)", acc(j, 0), j, acc(j, 0))
+		fma(acc(j, 0), "av", fmt.Sprintf("bv%d", j))
 	}
 	g.p("\t\t\tahs := ah.SelectFromPairGrouped(1, 0, ah)")
 	for j := 0; j < nv; j++ {
-		g.p("\t\t\t%s = as.MulAdd(bv%d, %s)", acc(j, 1), j, acc(j, 1))
+		fma(acc(j, 1), "as", fmt.Sprintf("bv%d", j))
 	}
 	for j := 0; j < nv; j++ {
-		g.p("\t\t\t%s = ah.MulAdd(bv%d, %s)", acc(j, 2), j, acc(j, 2))
+		fma(acc(j, 2), "ah", fmt.Sprintf("bv%d", j))
 	}
 	for j := 0; j < nv; j++ {
 		if j < nv-1 || nv == 1 {
-			g.p("\t\t\t%s = bv%d.MulAdd(ahs, %s)", acc(j, 3), j, acc(j, 3))
+			fma(acc(j, 3), fmt.Sprintf("bv%d", j), "ahs")
 		} else {
-			g.p("\t\t\t%s = ahs.MulAdd(bv%d, %s)", acc(j, 3), j, acc(j, 3))
+			fma(acc(j, 3), "ahs", fmt.Sprintf("bv%d", j))
 		}
 	}
 	g.p("\t\t}")
@@ -213,35 +294,50 @@ func (g *gen) panelStep(nv int, aExpr, bPtr string) {
 // rowKernel writes mk1x(4*nv): one row of C, c[j] = alpha*sum_p A[p]*B[p][j] +
 // beta*c[j], with A elements inca bytes apart.
 func (g *gen) rowKernel(nv int) {
-	name := fmt.Sprintf("mk1x%d", 4*nv)
+	name := fmt.Sprintf("mk1x%d%s", 4*nv, g.suffix())
 	g.p("// %s computes c[j] = alpha*sum_p a[p]*B[p][j] + beta*c[j] for j < %d, with", name, 4*nv)
-	g.p("// the a values inca bytes apart and B rows ldb bytes apart. beta == 0 does")
-	g.p("// not read c.")
+	g.p("// alpha and beta from ep, the a values inca bytes apart and B rows ldb")
+	g.p("// bytes apart.")
+	if g.masked {
+		g.p("// Only the columns j with mask[j] == -1 are read and written.")
+	}
 	g.p("//")
 	g.p("//go:nocheckptr")
-	g.p("func %s(k int, a unsafe.Pointer, inca uintptr, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, alpha, beta float64) {", name)
+	g.p("func %s(k int, a unsafe.Pointer, inca uintptr, b unsafe.Pointer, ldb uintptr, c unsafe.Pointer, %sep *epi) {", name, g.maskParam())
+	if g.masked {
+		g.p("\tbm := archsimd.LoadInt64x4(mask).ToMask()")
+	}
 	var accs []string
 	for j := 0; j < nv; j++ {
 		accs = append(accs, fmt.Sprintf("c%d", j))
 	}
 	g.p("\tvar %s archsimd.Float64x4", strings.Join(accs, ", "))
+	step := func(u int, first bool) {
+		g.p("\t\t{")
+		g.p("\t\t\tx := archsimd.Float64x2{}.SetElem(0, *(*float64)(a%d)).Broadcast1To4()", u)
+		for j := 0; j < nv; j++ {
+			ld := g.load(fmt.Sprintf("(*[4]float64)(unsafe.Add(b%d, %d))", u, 32*j))
+			if first {
+				g.p("\t\t\tc%d = %s.Mul(x)", j, ld)
+			} else {
+				g.p("\t\t\tc%d = %s.MulAdd(x, c%d)", j, ld, j)
+			}
+		}
+		g.p("\t\t}")
+	}
+	// The first step initialises the accumulators; k >= 1.
 	g.p("\ta0, b0 := a, b")
+	step(0, true)
+	g.p("\ta0, b0 = unsafe.Add(a0, inca), unsafe.Add(b0, ldb)")
 	for u := 1; u < unroll; u++ {
 		g.p("\ta%d, b%d := unsafe.Add(a%d, inca), unsafe.Add(b%d, ldb)", u, u, u-1, u-1)
 	}
 	g.p("\tincaU, ldbU := %d*inca, %d*ldb", unroll, unroll)
-	step := func(u int) {
-		g.p("\t\t{")
-		g.p("\t\t\tx := archsimd.Float64x2{}.SetElem(0, *(*float64)(a%d)).Broadcast1To4()", u)
-		for j := 0; j < nv; j++ {
-			g.p("\t\t\tc%d = archsimd.LoadFloat64x4((*[4]float64)(unsafe.Add(b%d, %d))).MulAdd(x, c%d)", j, u, 32*j, j)
-		}
-		g.p("\t\t}")
-	}
+	g.p("\tk--")
 	g.p("\tif n := k / %d; n > 0 {", unroll)
 	g.p("\t\tfor {")
 	for u := 0; u < unroll; u++ {
-		step(u)
+		step(u, false)
 	}
 	for u := 0; u < unroll; u++ {
 		g.p("\t\t\ta%d, b%d = unsafe.Add(a%d, incaU), unsafe.Add(b%d, ldbU)", u, u, u, u)
@@ -252,29 +348,25 @@ func (g *gen) rowKernel(nv int) {
 	g.p("\t\t\t}")
 	g.p("\t\t}")
 	g.p("\t}")
-	g.p("\tfor p := k %% %d; p > 0; p-- {", unroll)
-	step(0)
-	g.p("\t\ta0, b0 = unsafe.Add(a0, inca), unsafe.Add(b0, ldb)")
+	// The last k%4 steps, straight-line.
+	g.p("\tswitch k %% %d {", unroll)
+	for r := unroll - 1; r > 0; r-- {
+		g.p("\tcase %d:", r)
+		for u := 0; u < r; u++ {
+			step(u, false)
+		}
+	}
 	g.p("\t}")
-	g.p("\tva := archsimd.BroadcastFloat64x4(alpha)")
 	for j := 0; j < nv; j++ {
 		g.p("\tq%d := (*[4]float64)(unsafe.Add(c, %d))", j, 32*j)
 	}
-	g.p("\tswitch beta {")
-	g.p("\tcase 0:")
-	for j := 0; j < nv; j++ {
-		g.p("\t\tc%d.Mul(va).Store(q%d)", j, j)
-	}
-	g.p("\tcase 1:")
-	for j := 0; j < nv; j++ {
-		g.p("\t\tc%d.MulAdd(va, archsimd.LoadFloat64x4(q%d)).Store(q%d)", j, j, j)
-	}
-	g.p("\tdefault:")
-	g.p("\t\tvb := archsimd.BroadcastFloat64x4(beta)")
-	for j := 0; j < nv; j++ {
-		g.p("\t\tarchsimd.LoadFloat64x4(q%d).MulAdd(vb, c%d.Mul(va)).Store(q%d)", j, j, j)
-	}
-	g.p("\t}")
+	g.epilogue(func(value func(acc, q string) string) {
+		for j := 0; j < nv; j++ {
+			q := fmt.Sprintf("q%d", j)
+			g.p("\t\t%s", g.store(value(fmt.Sprintf("c%d", j), q), q))
+		}
+	})
+	g.p("\tarchsimd.ClearAVXUpperBits()")
 	g.p("}")
 	g.p("")
 }
