@@ -11,6 +11,9 @@ import (
 // TestForwardFunctionsDoNotAllocate: the inference path, given scratch,
 // allocates nothing.
 func TestForwardFunctionsDoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
 	g := testGraph(t)
 	rng := rand.New(rand.NewPCG(3, 3))
 	const b, f, hid, heads, o = 2, 4, 8, 4, 3
@@ -65,6 +68,9 @@ func TestForwardFunctionsDoNotAllocate(t *testing.T) {
 // gradient ops' Do allocate nothing; gorgonia's own bookkeeping around
 // them is out of our hands.
 func TestOpsDoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
 	g := testGraph(t)
 	rng := rand.New(rand.NewPCG(4, 4))
 	for _, sp := range []spec{
