@@ -8,6 +8,10 @@ export GOEXPERIMENT ?= simd
 BIN := $(CURDIR)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+# versitygw is the local S3 server the objstore tests start on loopback
+# (infra/objstore StartLocalServer finds it through GRL_VERSITYGW).
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 
 .PHONY: all build test test-short bench run lint fmt vet staticcheck tools clean
 
@@ -17,9 +21,9 @@ build:
 	$(GO) build -o $(BIN)/grlctl ./cmd/grlctl
 
 # The README's test command. Tests that need servers start real ones on
-# loopback; the race detector is on.
-test:
-	$(GO) test -race -count=1 -timeout 15m ./...
+# loopback (built by `make tools`); the race detector is on.
+test: tools
+	GRL_VERSITYGW=$(VERSITYGW) $(GO) test -race -count=1 -timeout 15m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -46,12 +50,17 @@ staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 # Pinned tools are built once into bin/ and rebuilt only when the pin changes.
-tools: $(STATICCHECK)
+tools: $(STATICCHECK) $(VERSITYGW)
 
 $(STATICCHECK):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(BIN)/staticcheck $@
+
+$(VERSITYGW):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	mv $(BIN)/versitygw $@
 
 clean:
 	rm -rf $(BIN)
