@@ -1,0 +1,249 @@
+package experiment
+
+import (
+	"time"
+
+	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/app"
+	"github.com/grlscaler/grlscaler/envs/load"
+	"github.com/grlscaler/grlscaler/model"
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// Defaults, applied by Parse to fields the document leaves out. Each is
+// listed in the package documentation.
+const (
+	DefaultStepPeriod       = 15 * time.Second // one HPA sync period (hpa.DefaultSyncPeriod)
+	DefaultWarmUp           = 2 * time.Minute
+	DefaultAlgorithm        = model.PPO
+	DefaultPolicy           = model.GCN
+	DefaultHead             = model.JointHead
+	DefaultGoal             = envs.GoalSLO
+	DefaultEpisodeSteps     = 25 // gym-hpa's MAX_STEPS (seed-spec 1.2)
+	DefaultSeed             = 42 // the seed's orchestrators' --seed (seed-spec 3.7)
+	DefaultTrainingScenario = "peak"
+	DefaultLoadDuration     = 15 * time.Minute // the seed's scenario length (seed-spec 4.1)
+	DefaultRepetitions      = 5
+	DefaultValidationSeeds  = 3
+	DefaultBucket           = "grlscaler"
+	DefaultPrefix           = "experiments"
+	// DefaultLinkerdVizURL is the Linkerd viz metrics API's edges endpoint
+	// inside the cluster.
+	DefaultLinkerdVizURL = "http://metrics-api.linkerd-viz.svc.cluster.local:8085/api/edges"
+	// defaultChunks is how many chunks the default chunkSteps aims at: a
+	// checkpoint every tenth of training, without a history that grows
+	// with every rollout.
+	defaultChunks = 10
+)
+
+// DefaultSLO is the slo goal's default p95 objective, envs.DefaultRewardConfig's.
+const DefaultSLO = 500 * time.Millisecond
+
+// DefaultEvaluationScenarios are the seed's four scenarios (seed-spec 3.7).
+func DefaultEvaluationScenarios() []string {
+	return []string{"offpeak", "peak", "rushsale", "fluctuating"}
+}
+
+// DefaultControllers are the trained agent and the HPA at 50 % CPU with
+// gym-hpa's replica bounds.
+func DefaultControllers() []api.Controller {
+	return []api.Controller{
+		{Name: "agent", Type: api.ControllerAgent},
+		{Name: "hpa-cpu-50", Type: api.ControllerHPA, HPA: "cpu-50"},
+	}
+}
+
+// applyDefaults fills in what the document left out. given reports whether
+// a field path had a value in the document; string fields are defaulted
+// when empty, the others only when absent, so an explicit 0 or false stays.
+func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[string]bool) {
+	sp := &s.Spec
+	c := &sp.Cluster
+	if c.Mode == "" {
+		c.Mode = api.ModeSim
+	}
+	if !given("spec.cluster.stepPeriod") {
+		c.StepPeriod = api.Duration(DefaultStepPeriod)
+	}
+	if c.K8s != nil && c.K8s.LinkerdVizURL == "" {
+		c.K8s.LinkerdVizURL = DefaultLinkerdVizURL
+	}
+	if !given("spec.warmUp.duration") {
+		sp.WarmUp.Duration = api.Duration(DefaultWarmUp)
+	}
+
+	a := &sp.Agent
+	if a.Algorithm == "" {
+		a.Algorithm = string(DefaultAlgorithm)
+	}
+	if a.Policy == "" {
+		a.Policy = string(DefaultPolicy)
+	}
+	if a.Head == "" {
+		a.Head = string(DefaultHead)
+	}
+	if a.Goal == "" {
+		a.Goal = string(DefaultGoal)
+	}
+	if !given("spec.agent.slo") {
+		a.SLO = api.Duration(DefaultSLO)
+	}
+	if !given("spec.agent.episodeSteps") {
+		a.EpisodeSteps = DefaultEpisodeSteps
+	}
+	if !given("spec.agent.seed") {
+		a.Seed = DefaultSeed
+	}
+	defaultHyperparameters(&a.Hyperparameters, model.Algorithm(a.Algorithm), func(f string) bool {
+		return given("spec.agent.hyperparameters." + f)
+	})
+	if !given("spec.agent.chunkSteps") {
+		n, total := a.Hyperparameters.NSteps, a.TotalSteps
+		if n >= 1 && total >= n && total <= maxTotalSteps && n <= maxNSteps {
+			rollouts := total / n
+			a.ChunkSteps = max(1, (rollouts+defaultChunks-1)/defaultChunks) * n
+		} else {
+			// No sensible default; the errors about nSteps or totalSteps
+			// say why.
+			quiet["spec.agent.chunkSteps"] = true
+		}
+	}
+
+	l := &sp.Load
+	if l.TrainingScenario == "" {
+		l.TrainingScenario = DefaultTrainingScenario
+	}
+	if !given("spec.load.evaluationScenarios") {
+		l.EvaluationScenarios = DefaultEvaluationScenarios()
+	}
+	if !given("spec.load.duration") {
+		l.Duration = api.Duration(DefaultLoadDuration)
+	}
+	if l.Runner == "" {
+		l.Runner = api.RunnerSim
+		if c.Mode == api.ModeK8s {
+			l.Runner = api.RunnerLocust
+		}
+	}
+
+	e := &sp.Evaluation
+	if !given("spec.evaluation.controllers") {
+		e.Controllers = DefaultControllers()
+	}
+	for i := range e.Controllers {
+		defaultController(&e.Controllers[i], a)
+	}
+	if !given("spec.evaluation.repetitions") {
+		e.Repetitions = DefaultRepetitions
+	}
+	if !given("spec.evaluation.validationSeeds") {
+		e.ValidationSeeds = DefaultValidationSeeds
+	}
+	if !given("spec.evaluation.slo") {
+		e.SLO = a.SLO
+	}
+
+	if sp.Storage.Bucket == "" {
+		sp.Storage.Bucket = DefaultBucket
+	}
+	if sp.Storage.Prefix == "" {
+		sp.Storage.Prefix = DefaultPrefix
+	}
+}
+
+// defaultController fills in an agent controller's policy and head from the
+// agent, and an HPA's replica bounds. Fields of other types stay empty, so
+// that validation can tell the user set them.
+func defaultController(c *api.Controller, a *api.Agent) {
+	switch c.Type {
+	case api.ControllerAgent:
+		if c.Policy == "" {
+			c.Policy = a.Policy
+		}
+		if c.Head == "" {
+			c.Head = a.Head
+			if c.Policy == string(model.MLP) {
+				c.Head = string(model.JointHead)
+			}
+		}
+	case api.ControllerHPA:
+		if c.MinReplicas == 0 {
+			c.MinReplicas = app.DefaultMinReplicas
+		}
+		if c.MaxReplicas == 0 {
+			c.MaxReplicas = app.DefaultMaxReplicas
+		}
+	}
+}
+
+// defaultHyperparameters fills the fields not given from the algorithm's
+// defaults (an unknown algorithm takes PPO's; validation reports it).
+func defaultHyperparameters(h *api.Hyperparameters, alg model.Algorithm, given func(string) bool) {
+	d := model.DefaultHyperparameters()
+	if alg == model.A2C {
+		d = model.DefaultA2CHyperparameters()
+	}
+	set := func(field string, dst *float64, v float64) {
+		if !given(field) {
+			*dst = v
+		}
+	}
+	setInt := func(field string, dst *int, v int) {
+		if !given(field) {
+			*dst = v
+		}
+	}
+	setBool := func(field string, dst *bool, v bool) {
+		if !given(field) {
+			*dst = v
+		}
+	}
+	set("learningRate", &h.LearningRate, d.LearningRate)
+	setInt("nSteps", &h.NSteps, d.NSteps)
+	setInt("batchSize", &h.BatchSize, d.BatchSize)
+	setInt("epochs", &h.Epochs, d.Epochs)
+	set("gamma", &h.Gamma, d.Gamma)
+	set("lambda", &h.Lambda, d.Lambda)
+	set("clipRange", &h.ClipRange, d.ClipRange)
+	set("clipRangeVF", &h.ClipRangeVF, d.ClipRangeVF)
+	set("entCoef", &h.EntCoef, d.EntCoef)
+	set("vfCoef", &h.VFCoef, d.VFCoef)
+	set("maxGradNorm", &h.MaxGradNorm, d.MaxGradNorm)
+	set("adamEpsilon", &h.AdamEpsilon, d.AdamEpsilon)
+	setBool("normalizeAdvantage", &h.NormalizeAdvantage, d.NormalizeAdvantage)
+	setBool("linearSchedule", &h.LinearSchedule, d.LinearSchedule)
+}
+
+// Hyperparameters returns the model's hyperparameters for an agent: the
+// spec's fields plus the algorithm and the total steps, which the spec
+// keeps on the agent.
+func Hyperparameters(a api.Agent) model.Hyperparameters {
+	h := a.Hyperparameters
+	return model.Hyperparameters{
+		Algorithm:          model.Algorithm(a.Algorithm),
+		LearningRate:       h.LearningRate,
+		LinearSchedule:     h.LinearSchedule,
+		TotalSteps:         a.TotalSteps,
+		NSteps:             h.NSteps,
+		BatchSize:          h.BatchSize,
+		Epochs:             h.Epochs,
+		Gamma:              h.Gamma,
+		Lambda:             h.Lambda,
+		ClipRange:          h.ClipRange,
+		ClipRangeVF:        h.ClipRangeVF,
+		EntCoef:            h.EntCoef,
+		VFCoef:             h.VFCoef,
+		MaxGradNorm:        h.MaxGradNorm,
+		NormalizeAdvantage: h.NormalizeAdvantage,
+		AdamEpsilon:        h.AdamEpsilon,
+	}
+}
+
+// scenarioApp returns the app whose scenarios an app uses: synthetic apps
+// run Online Boutique's user curves (envs/sim SyntheticScenario).
+func scenarioApp(name string) string {
+	if _, ok := syntheticServices(name); ok {
+		return load.OnlineBoutique
+	}
+	return name
+}

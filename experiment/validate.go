@@ -1,0 +1,579 @@
+package experiment
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/app"
+	"github.com/grlscaler/grlscaler/envs/hpa"
+	"github.com/grlscaler/grlscaler/envs/load"
+	"github.com/grlscaler/grlscaler/model"
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// Limits. They keep a typo from becoming a week-long run or an allocation
+// the worker cannot make; none is a limit of the method.
+const (
+	maxTotalSteps      = 1_000_000_000
+	maxNSteps          = 1_000_000
+	maxEpochs          = 1_000
+	maxEpisodeSteps    = 100_000
+	maxRepetitions     = 1_000
+	maxControllers     = 100
+	maxReplicas        = 1_000
+	maxSyntheticNodes  = 10_000
+	minStepPeriod      = time.Second
+	maxStepPeriod      = time.Hour
+	maxRunDuration     = 24 * time.Hour
+	minSLO             = time.Millisecond
+	maxSLO             = time.Minute
+	syntheticAppPrefix = "synthetic-" // as envs/sim.SyntheticPrefix
+)
+
+// Validate checks a spec that did not come from Parse, e.g. a workflow
+// input, and returns every problem as a *FieldError (without file
+// positions), joined. A spec returned by Parse always passes. Validate does
+// not apply defaults: a spec that relies on them fails.
+func Validate(spec *api.ExperimentSpec) error {
+	v := &validator{quiet: map[string]bool{}}
+	v.validate(spec)
+	return joinSorted(v.errs)
+}
+
+type validator struct {
+	errs  []*FieldError
+	quiet map[string]bool
+	errAt map[string]bool // paths that have an error
+}
+
+// add reports a problem at path, unless path or one of its parents could
+// not be decoded (that error already explains it) or path already has an
+// error.
+func (v *validator) add(path, format string, args ...any) {
+	if !v.ok(path) || v.errAt[path] {
+		return
+	}
+	if v.errAt == nil {
+		v.errAt = map[string]bool{}
+	}
+	v.errAt[path] = true
+	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ok reports whether none of the paths (or their parents) failed to decode:
+// a cross-field check uses it to stay quiet when one of its inputs is bad.
+func (v *validator) ok(paths ...string) bool {
+	for _, p := range paths {
+		for {
+			if v.quiet[p] {
+				return false
+			}
+			if p == "" {
+				break
+			}
+			p = parentPath(p)
+		}
+	}
+	return true
+}
+
+func (v *validator) has(path string) bool { return v.errAt[path] }
+
+func (v *validator) validate(s *api.ExperimentSpec) {
+	switch s.APIVersion {
+	case api.APIVersion:
+	case "":
+		v.add("apiVersion", "required: %s", api.APIVersion)
+	default:
+		v.add("apiVersion", "unknown version %s; want %s", quote(s.APIVersion), api.APIVersion)
+	}
+	switch s.Kind {
+	case api.ExperimentKind:
+	case "":
+		v.add("kind", "required: %s", api.ExperimentKind)
+	default:
+		v.add("kind", "unknown kind %s; want %s", quote(s.Kind), api.ExperimentKind)
+	}
+	v.metadata(&s.Metadata)
+	v.spec(&s.Spec)
+}
+
+var (
+	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	labelName    = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	envName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	bucketName   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	prefixChars  = regexp.MustCompile(`^[A-Za-z0-9._/-]+$`)
+)
+
+// checkLabel reports whether s is a DNS-1123 label (a Kubernetes name).
+func checkLabel(s string) string {
+	switch {
+	case len(s) > 63:
+		return fmt.Sprintf("%s is %d characters; a DNS-1123 label has at most 63", quote(s), len(s))
+	case !dns1123Label.MatchString(s):
+		return fmt.Sprintf("%s is not a DNS-1123 label: use lowercase letters, digits and '-', starting and ending with a letter or digit", quote(s))
+	}
+	return ""
+}
+
+func (v *validator) metadata(m *api.Metadata) {
+	if m.Name == "" {
+		v.add("metadata.name", "required: a DNS-1123 label such as ob-gcn-peak")
+	} else if msg := checkLabel(m.Name); msg != "" {
+		v.add("metadata.name", "%s", msg)
+	}
+	keys := make([]string, 0, len(m.Labels))
+	for k := range m.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		p := childPath("metadata.labels", k)
+		if msg := checkLabelKey(k); msg != "" {
+			v.add(p, "%s", msg)
+		} else if val := m.Labels[k]; val != "" && (len(val) > 63 || !labelName.MatchString(val)) {
+			v.add(p, "label value %s is not valid: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", quote(val))
+		}
+	}
+}
+
+// checkLabelKey validates a Kubernetes label key: [prefix/]name.
+func checkLabelKey(k string) string {
+	prefix, name, hasPrefix := strings.Cut(k, "/")
+	if !hasPrefix {
+		name, prefix = prefix, ""
+	}
+	if len(name) > 63 || !labelName.MatchString(name) {
+		return fmt.Sprintf("label key %s is not valid: a name of at most 63 letters, digits, '-', '_' or '.', optionally after a DNS prefix and '/'", quote(k))
+	}
+	if hasPrefix {
+		if len(prefix) > 253 || prefix == "" {
+			return fmt.Sprintf("label key prefix %s is not a DNS subdomain", quote(prefix))
+		}
+		for part := range strings.SplitSeq(prefix, ".") {
+			if checkLabel(part) != "" {
+				return fmt.Sprintf("label key prefix %s is not a DNS subdomain", quote(prefix))
+			}
+		}
+	}
+	return ""
+}
+
+// syntheticServices parses "synthetic-N" (canonical decimal, N >= 2).
+func syntheticServices(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, syntheticAppPrefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || strconv.Itoa(n) != rest {
+		return 0, false
+	}
+	return n, true
+}
+
+func (v *validator) spec(s *api.Spec) {
+	appOK := v.app(s)
+	v.cluster(s)
+	if d := s.WarmUp.Duration.Std(); d < 0 || d > maxRunDuration {
+		v.add("spec.warmUp.duration", "%v must be in [0s, %v]", d, maxRunDuration)
+	}
+	v.agent(&s.Agent)
+	v.load(s, appOK)
+	v.evaluation(s, appOK)
+	v.storage(&s.Storage)
+}
+
+// app validates spec.app and reports whether scenarios can be checked
+// against it.
+func (v *validator) app(s *api.Spec) bool {
+	const p = "spec.app"
+	if !v.ok(p) {
+		return false
+	}
+	valid := "valid: " + strings.Join(app.Names(), ", ") + ", or synthetic-N with N >= 2"
+	if s.App == "" {
+		v.add(p, "required (%s)", valid)
+		return false
+	}
+	if slices.Contains(app.Names(), s.App) {
+		return true
+	}
+	n, ok := syntheticServices(s.App)
+	switch {
+	case !ok:
+		v.add(p, "unknown app %s (%s)", quote(s.App), valid)
+		return false
+	case n < 2 || n > maxSyntheticNodes:
+		v.add(p, "a synthetic app has 2 to %d services, not %d", maxSyntheticNodes, n)
+		return false
+	case s.Cluster.Mode != api.ModeSim && v.ok("spec.cluster.mode"):
+		v.add(p, "synthetic apps run only in sim mode (there are no manifests or datasets for them); mode is %s", s.Cluster.Mode)
+	}
+	return true
+}
+
+func (v *validator) cluster(s *api.Spec) {
+	c := &s.Cluster
+	switch c.Mode {
+	case api.ModeSim, api.ModeReplay, api.ModeK8s:
+	default:
+		v.add("spec.cluster.mode", "unknown mode %s (valid: sim, replay, k8s)", quote(string(c.Mode)))
+	}
+	modeOK := v.ok("spec.cluster.mode")
+	switch {
+	case c.Mode == api.ModeReplay && c.Replay == nil:
+		v.add("spec.cluster.replay", "required in replay mode: replay: {dataset: path/to/observations.csv}")
+	case c.Mode != api.ModeReplay && c.Replay != nil && modeOK:
+		v.add("spec.cluster.replay", "only used in replay mode; mode is %s", quote(string(c.Mode)))
+	case c.Replay != nil && c.Replay.Dataset == "":
+		v.add("spec.cluster.replay.dataset", "required: the path of a gym-hpa observation CSV")
+	}
+	switch {
+	case c.Mode == api.ModeK8s && c.K8s == nil:
+		v.add("spec.cluster.k8s", "required in k8s mode: at least namespace and prometheusURL")
+	case c.Mode != api.ModeK8s && c.K8s != nil && modeOK:
+		v.add("spec.cluster.k8s", "only used in k8s mode; mode is %s", quote(string(c.Mode)))
+	case c.K8s != nil:
+		v.k8s(c.K8s)
+	}
+	if d := c.StepPeriod.Std(); d < minStepPeriod || d > maxStepPeriod {
+		v.add("spec.cluster.stepPeriod", "%v must be in [%v, %v]", d, minStepPeriod, maxStepPeriod)
+	}
+}
+
+func (v *validator) k8s(k *api.K8s) {
+	const p = "spec.cluster.k8s"
+	if k.Namespace == "" {
+		v.add(p+".namespace", "required: the app's namespace, e.g. onlineboutique")
+	} else if msg := checkLabel(k.Namespace); msg != "" {
+		v.add(p+".namespace", "%s", msg)
+	}
+	if k.PrometheusURL == "" {
+		v.add(p+".prometheusURL", "required: the Prometheus base URL, e.g. http://prometheus.linkerd-viz.svc.cluster.local:9090")
+	} else if msg := checkURL(k.PrometheusURL); msg != "" {
+		v.add(p+".prometheusURL", "%s", msg)
+	}
+	if msg := checkURL(k.LinkerdVizURL); msg != "" {
+		v.add(p+".linkerdVizURL", "%s", msg)
+	}
+	for _, f := range []struct{ field, value string }{{"tokenEnv", k.TokenEnv}, {"apiHostEnv", k.APIHostEnv}} {
+		if f.value != "" && !envName.MatchString(f.value) {
+			v.add(p+"."+f.field, "%s is not an environment variable name (letters, digits and '_', e.g. K8S_TOKEN); it names the variable, it is not the value", quote(f.value))
+		}
+	}
+	switch {
+	case k.InCluster && (k.Kubeconfig != "" || k.Context != "" || k.TokenEnv != "" || k.APIHostEnv != ""):
+		v.add(p+".inCluster", "uses the pod's service account and excludes kubeconfig, context, tokenEnv and apiHostEnv")
+	case k.TokenEnv != "" && k.APIHostEnv == "":
+		v.add(p+".apiHostEnv", "required with tokenEnv: the name of the variable holding the API server URL, e.g. K8S_API_HOST")
+	case k.TokenEnv == "" && k.APIHostEnv != "":
+		v.add(p+".tokenEnv", "required with apiHostEnv: the name of the variable holding the token, e.g. K8S_TOKEN")
+	case k.TokenEnv != "" && (k.Kubeconfig != "" || k.Context != ""):
+		v.add(p+".tokenEnv", "excludes kubeconfig and context: reach the cluster either through a kubeconfig or through a token and API host")
+	}
+}
+
+// checkURL accepts an absolute http(s) URL without credentials.
+func checkURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		if u != nil && u.User != nil {
+			return "must not contain credentials; " + secretAdvice
+		}
+		return fmt.Sprintf("%s is not an http or https URL", quote(s))
+	case u.User != nil:
+		return "must not contain credentials; " + secretAdvice
+	}
+	return ""
+}
+
+var (
+	algorithms = []model.Algorithm{model.PPO, model.A2C}
+	policies   = []model.PolicyKind{model.MLP, model.GCN, model.GAT}
+	heads      = []model.HeadKind{model.JointHead, model.PerNodeHead}
+)
+
+func joinNames[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkPolicy validates a policy and head pair at the given paths.
+func (v *validator) checkPolicy(policyPath, policy, headPath, head string) {
+	if !slices.Contains(policies, model.PolicyKind(policy)) {
+		v.add(policyPath, "unknown policy %s (valid: %s)", quote(policy), joinNames(policies))
+		return
+	}
+	switch {
+	case !slices.Contains(heads, model.HeadKind(head)):
+		v.add(headPath, "unknown head %s (valid: %s)", quote(head), joinNames(heads))
+	case head == string(model.PerNodeHead) && policy == string(model.MLP) && v.ok(policyPath):
+		v.add(headPath, "per-node needs a graph policy (gcn or gat), not mlp")
+	}
+}
+
+func (v *validator) agent(a *api.Agent) {
+	const p = "spec.agent"
+	algOK := slices.Contains(algorithms, model.Algorithm(a.Algorithm))
+	if !algOK {
+		v.add(p+".algorithm", "unknown algorithm %s (valid: %s)", quote(a.Algorithm), joinNames(algorithms))
+	}
+	v.checkPolicy(p+".policy", a.Policy, p+".head", a.Head)
+	if _, err := envs.ParseGoal(a.Goal); err != nil {
+		v.add(p+".goal", "unknown goal %s (valid: %s)", quote(a.Goal), joinNames(envs.Goals))
+	}
+	if d := a.SLO.Std(); d < minSLO || d > maxSLO {
+		v.add(p+".slo", "%v must be in [%v, %v]", d, minSLO, maxSLO)
+	}
+	if a.TotalSteps == 0 {
+		v.add(p+".totalSteps", "required: the number of environment steps to train, e.g. 20000")
+	} else if a.TotalSteps < 1 || a.TotalSteps > maxTotalSteps {
+		v.add(p+".totalSteps", "%d must be in [1, %d]", a.TotalSteps, maxTotalSteps)
+	}
+	if a.EpisodeSteps < 1 || a.EpisodeSteps > maxEpisodeSteps {
+		v.add(p+".episodeSteps", "%d must be in [1, %d]", a.EpisodeSteps, maxEpisodeSteps)
+	}
+	h := &a.Hyperparameters
+	hp := p + ".hyperparameters"
+	if h.NSteps > maxNSteps {
+		v.add(hp+".nSteps", "%d must be at most %d", h.NSteps, maxNSteps)
+	}
+	if h.Epochs > maxEpochs {
+		v.add(hp+".epochs", "%d must be at most %d", h.Epochs, maxEpochs)
+	}
+	if h.EntCoef < 0 {
+		v.add(hp+".entCoef", "%g must not be negative", h.EntCoef)
+	}
+	if h.VFCoef < 0 {
+		v.add(hp+".vfCoef", "%g must not be negative", h.VFCoef)
+	}
+	// model.Hyperparameters.Validate is the authority on the rest; its
+	// errors name fields as "hyperparameters.<field>". An unknown
+	// algorithm is checked as PPO, whose defaults it got.
+	mh := Hyperparameters(*a)
+	if !algOK {
+		mh.Algorithm = model.PPO
+	}
+	n := h.NSteps
+	nOK := n >= 1 && n <= maxNSteps && v.ok(hp+".nSteps")
+	v.modelErrors(mh.Validate(), nOK)
+	// Training runs whole rollouts of nSteps, and a chunk is whole rollouts.
+	if !nOK || v.has(hp+".nSteps") {
+		return
+	}
+	if v.ok(p+".totalSteps") && !v.has(p+".totalSteps") && a.TotalSteps%n != 0 {
+		v.add(p+".totalSteps", "%d is not a multiple of hyperparameters.nSteps (%d): training runs whole rollouts", a.TotalSteps, n)
+	}
+	switch {
+	case !v.ok(p+".chunkSteps", p+".totalSteps"):
+	case a.ChunkSteps < 1:
+		v.add(p+".chunkSteps", "%d must be at least 1", a.ChunkSteps)
+	case a.ChunkSteps%n != 0:
+		v.add(p+".chunkSteps", "%d is not a multiple of hyperparameters.nSteps (%d)", a.ChunkSteps, n)
+	case a.ChunkSteps > a.TotalSteps && a.TotalSteps >= 1:
+		v.add(p+".chunkSteps", "%d must not exceed totalSteps (%d)", a.ChunkSteps, a.TotalSteps)
+	}
+}
+
+// modelErrors maps model.Hyperparameters.Validate's errors to spec paths.
+// Errors that compare with nSteps are dropped when nSteps itself is bad.
+func (v *validator) modelErrors(err error, nOK bool) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		field, msg, ok := strings.Cut(strings.TrimPrefix(e.Error(), "hyperparameters."), ": ")
+		if !ok {
+			v.add("spec.agent.hyperparameters", "%s", e)
+			continue
+		}
+		switch field {
+		case "batchSize":
+			if nOK {
+				v.add("spec.agent.hyperparameters."+field, "%s", msg)
+			}
+		case "algorithm", "totalSteps":
+			v.add("spec.agent."+field, "%s", msg)
+		case "entCoef/vfCoef":
+			// Reported per field above.
+		default:
+			v.add("spec.agent.hyperparameters."+field, "%s", msg)
+		}
+	}
+}
+
+func (v *validator) load(s *api.Spec, appOK bool) {
+	const p = "spec.load"
+	l := &s.Load
+	switch l.Runner {
+	case api.RunnerSim:
+		if s.Cluster.Mode == api.ModeK8s && v.ok("spec.cluster.mode") {
+			v.add(p+".runner", "sim load cannot drive a real cluster; use locust in k8s mode")
+		}
+	case api.RunnerLocust:
+		if s.Cluster.Mode != api.ModeK8s && v.ok("spec.cluster.mode") {
+			v.add(p+".runner", "locust needs a real cluster (mode k8s); mode is %s, use runner sim", s.Cluster.Mode)
+		}
+	default:
+		v.add(p+".runner", "unknown runner %s (valid: sim, locust)", quote(string(l.Runner)))
+	}
+	// Scenario names can only be checked against a known app.
+	appOK = appOK && v.ok("spec.app")
+	valid := load.Names(scenarioApp(s.App))
+	check := func(path, name string) {
+		if appOK && !slices.Contains(valid, name) {
+			v.add(path, "unknown scenario %s for %s (valid: %s)", quote(name), s.App, strings.Join(valid, ", "))
+		}
+	}
+	check(p+".trainingScenario", l.TrainingScenario)
+	if len(l.EvaluationScenarios) == 0 {
+		v.add(p+".evaluationScenarios", "list at least one scenario, e.g. [offpeak, peak, rushsale, fluctuating]")
+	}
+	first := map[string]int{}
+	for i, name := range l.EvaluationScenarios {
+		ip := itemPath(p+".evaluationScenarios", i)
+		if j, dup := first[name]; dup {
+			v.add(ip, "%s is listed twice (also at [%d])", quote(name), j)
+			continue
+		}
+		first[name] = i
+		check(ip, name)
+	}
+	step := s.Cluster.StepPeriod.Std()
+	if d := l.Duration.Std(); d > maxRunDuration {
+		v.add(p+".duration", "%v must be at most %v", d, maxRunDuration)
+	} else if d < step && v.ok("spec.cluster.stepPeriod") {
+		v.add(p+".duration", "%v must be at least one step (cluster.stepPeriod %v)", d, step)
+	} else if d <= 0 {
+		v.add(p+".duration", "%v must be positive", d)
+	}
+}
+
+func (v *validator) evaluation(s *api.Spec, appOK bool) {
+	const p = "spec.evaluation"
+	e := &s.Evaluation
+	switch {
+	case len(e.Controllers) == 0:
+		v.add(p+".controllers", "list at least one controller, e.g. {name: agent, type: agent}")
+	case len(e.Controllers) > maxControllers:
+		v.add(p+".controllers", "%d controllers; at most %d", len(e.Controllers), maxControllers)
+	}
+	presetApp := load.OnlineBoutique
+	if appOK && slices.Contains(app.Names(), s.App) {
+		presetApp = s.App
+	}
+	names := map[string]int{}   // name -> first controller with it
+	contest := map[string]int{} // what a controller runs -> first controller running it
+	for i := range e.Controllers {
+		c := &e.Controllers[i]
+		cp := itemPath(p+".controllers", i)
+		if c.Name == "" {
+			v.add(cp+".name", "required: a DNS-1123 label such as hpa-cpu-50")
+		} else if msg := checkLabel(c.Name); msg != "" {
+			v.add(cp+".name", "%s", msg)
+		} else if j, dup := names[c.Name]; dup {
+			v.add(cp+".name", "%s is also the name of controllers[%d]; names must be unique", quote(c.Name), j)
+		} else {
+			names[c.Name] = i
+		}
+		notFor := func(field string, set bool, only string) {
+			if set {
+				v.add(cp+"."+field, "only for type %s; this controller is type %s", only, c.Type)
+			}
+		}
+		switch c.Type {
+		case api.ControllerAgent:
+			// A controller that inherits a bad policy or head from the
+			// agent would only repeat the agent's error.
+			if !(c.Policy == s.Agent.Policy && v.has("spec.agent.policy")) && !(c.Head == s.Agent.Head && v.has("spec.agent.head")) {
+				v.checkPolicy(cp+".policy", c.Policy, cp+".head", c.Head)
+			}
+			notFor("hpa", c.HPA != "", "hpa")
+			notFor("minReplicas", c.MinReplicas != 0, "hpa")
+			notFor("maxReplicas", c.MaxReplicas != 0, "hpa")
+			notFor("replicas", c.Replicas != 0, "static")
+		case api.ControllerHPA:
+			notFor("policy", c.Policy != "", "agent")
+			notFor("head", c.Head != "", "agent")
+			notFor("replicas", c.Replicas != 0, "static")
+			if c.HPA == "" {
+				v.add(cp+".hpa", "required: a preset such as cpu-50, mem-40 or cpu-60-mem-80")
+			} else if _, err := hpa.ParsePreset(c.HPA, 1, 1); err != nil {
+				v.add(cp+".hpa", "%s is not an HPA preset: want cpu-<pct>, mem-<pct> or cpu-<pct>-mem-<pct> with <pct> in 1..1000 (the seed's grid for %s: %s)",
+					quote(c.HPA), presetApp, strings.Join(hpa.SeedPresets(presetApp), ", "))
+			}
+			if c.MinReplicas < 1 || c.MinReplicas > maxReplicas {
+				v.add(cp+".minReplicas", "%d must be in [1, %d]", c.MinReplicas, maxReplicas)
+			} else if c.MaxReplicas < c.MinReplicas || c.MaxReplicas > maxReplicas {
+				if v.ok(cp + ".minReplicas") {
+					v.add(cp+".maxReplicas", "%d must be in [minReplicas=%d, %d]", c.MaxReplicas, c.MinReplicas, maxReplicas)
+				}
+			}
+		case api.ControllerStatic:
+			notFor("policy", c.Policy != "", "agent")
+			notFor("head", c.Head != "", "agent")
+			notFor("hpa", c.HPA != "", "hpa")
+			notFor("minReplicas", c.MinReplicas != 0, "hpa")
+			notFor("maxReplicas", c.MaxReplicas != 0, "hpa")
+			if c.Replicas == 0 {
+				v.add(cp+".replicas", "required: the replicas of every service")
+			} else if c.Replicas < 1 || c.Replicas > maxReplicas {
+				v.add(cp+".replicas", "%d must be in [1, %d]", c.Replicas, maxReplicas)
+			}
+		case "":
+			v.add(cp+".type", "required: agent, hpa or static")
+		default:
+			v.add(cp+".type", "unknown controller type %s (valid: agent, hpa, static)", quote(string(c.Type)))
+		}
+		// The same contestant twice would only repeat the runs. The
+		// fields of other types are empty (or reported above).
+		if c.Type == api.ControllerAgent || c.Type == api.ControllerHPA || c.Type == api.ControllerStatic {
+			key := fmt.Sprintf("%s|%s|%s|%s|%d|%d|%d", c.Type, c.Policy, c.Head, c.HPA, c.MinReplicas, c.MaxReplicas, c.Replicas)
+			if j, dup := contest[key]; dup && v.ok(cp) {
+				v.add(cp, "the same controller as controllers[%d] (%s)", j, e.Controllers[j].Name)
+			} else if !dup {
+				contest[key] = i
+			}
+		}
+	}
+	if e.Repetitions < 1 || e.Repetitions > maxRepetitions {
+		v.add(p+".repetitions", "%d must be in [1, %d]", e.Repetitions, maxRepetitions)
+	}
+	if e.ValidationSeeds < 1 || e.ValidationSeeds > maxRepetitions {
+		v.add(p+".validationSeeds", "%d must be in [1, %d]", e.ValidationSeeds, maxRepetitions)
+	}
+	if d := e.SLO.Std(); d < minSLO || d > maxSLO {
+		v.add(p+".slo", "%v must be in [%v, %v]", d, minSLO, maxSLO)
+	}
+}
+
+func (v *validator) storage(st *api.Storage) {
+	const p = "spec.storage"
+	if !bucketName.MatchString(st.Bucket) || strings.Contains(st.Bucket, "..") {
+		v.add(p+".bucket", "%s is not an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'", quote(st.Bucket))
+	}
+	switch pre := st.Prefix; {
+	case len(pre) > 256 || !prefixChars.MatchString(pre):
+		v.add(p+".prefix", "%s: use at most 256 letters, digits, '.', '_', '-' and '/'", quote(pre))
+	case strings.HasPrefix(pre, "/") || strings.HasSuffix(pre, "/") || strings.Contains(pre, "//"):
+		v.add(p+".prefix", "%s must not start or end with '/' or contain '//'", quote(pre))
+	case slices.ContainsFunc(strings.Split(pre, "/"), func(seg string) bool { return seg == "." || seg == ".." }):
+		v.add(p+".prefix", "%s must not contain . or .. segments", quote(pre))
+	}
+}

@@ -1,0 +1,243 @@
+package api
+
+// The experiment document's header values.
+const (
+	APIVersion     = "grlscaler.io/v1alpha1"
+	ExperimentKind = "Experiment"
+)
+
+// ExperimentSpec is an experiment.yaml document and the input of
+// ExperimentWorkflow, so the run's history records the exact configuration.
+// experiment.Parse fills in every default, so a spec in history is complete:
+// the worker never applies defaults of its own. The defaults quoted below
+// are the ones experiment.Parse applies.
+//
+// It must survive encoding/json unchanged (Temporal's payload converter):
+// durations are Duration strings, there are no interface values, and empty
+// maps and slices are nil.
+type ExperimentSpec struct {
+	// APIVersion is APIVersion.
+	APIVersion string `json:"apiVersion"`
+	// Kind is ExperimentKind.
+	Kind     string   `json:"kind"`
+	Metadata Metadata `json:"metadata"`
+	Spec     Spec     `json:"spec"`
+}
+
+// Metadata names the experiment.
+type Metadata struct {
+	// Name is a DNS-1123 label (lowercase letters, digits and '-', at most
+	// 63 characters); the workflow ID and the object-store keys derive from
+	// it. Required.
+	Name string `json:"name"`
+	// Labels are Kubernetes-style labels, copied to reports.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Spec is what to run.
+type Spec struct {
+	// App is "onlineboutique", "redis" or "synthetic-N" (a generated app
+	// with N >= 2 services; sim mode only). Required.
+	App        string     `json:"app"`
+	Cluster    Cluster    `json:"cluster"`
+	WarmUp     WarmUp     `json:"warmUp"`
+	Agent      Agent      `json:"agent"`
+	Load       Load       `json:"load"`
+	Evaluation Evaluation `json:"evaluation"`
+	Storage    Storage    `json:"storage"`
+}
+
+// Mode selects the environment backend.
+type Mode string
+
+// The environment backends.
+const (
+	// ModeSim is the digital twin (the default).
+	ModeSim Mode = "sim"
+	// ModeReplay is gym-hpa's dataset-driven simulated mode.
+	ModeReplay Mode = "replay"
+	// ModeK8s is a real cluster.
+	ModeK8s Mode = "k8s"
+)
+
+// Cluster is where the app runs.
+type Cluster struct {
+	// Mode is sim (default), replay or k8s.
+	Mode Mode `json:"mode"`
+	// Replay configures replay mode; required there.
+	Replay *Replay `json:"replay,omitempty"`
+	// K8s configures k8s mode; required there.
+	K8s *K8s `json:"k8s,omitempty"`
+	// StepPeriod is the (simulated or real) time per environment step;
+	// default 15s, one HPA sync period.
+	StepPeriod Duration `json:"stepPeriod"`
+}
+
+// Replay configures replay mode.
+type Replay struct {
+	// Dataset is the path of a gym-hpa observation CSV. Required.
+	Dataset string `json:"dataset"`
+}
+
+// K8s says how to reach a real cluster. It holds no secret, only names: a
+// token is read from the environment variable TokenEnv names.
+type K8s struct {
+	// Kubeconfig is a kubeconfig path; empty means the client's default
+	// loading rules ($KUBECONFIG, ~/.kube/config).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// Context is the kubeconfig context; empty means the current one.
+	Context string `json:"context,omitempty"`
+	// InCluster uses the pod's service account (the worker runs in the
+	// cluster); it excludes Kubeconfig, Context and TokenEnv.
+	InCluster bool `json:"inCluster,omitempty"`
+	// TokenEnv and APIHostEnv name the environment variables that hold a
+	// bearer token and the API server URL; set both or neither.
+	TokenEnv   string `json:"tokenEnv,omitempty"`
+	APIHostEnv string `json:"apiHostEnv,omitempty"`
+	// Namespace is the app's namespace, a DNS-1123 label. Required.
+	Namespace string `json:"namespace"`
+	// PrometheusURL is the Prometheus HTTP API base URL. Required.
+	PrometheusURL string `json:"prometheusURL"`
+	// LinkerdVizURL is the Linkerd viz edges endpoint; default
+	// http://metrics-api.linkerd-viz.svc.cluster.local:8085/api/edges.
+	LinkerdVizURL string `json:"linkerdVizURL"`
+}
+
+// WarmUp is the load run before training, until metrics and the service
+// graph are available.
+type WarmUp struct {
+	// Duration is the warm-up length; default 2m, 0 skips the warm-up.
+	Duration Duration `json:"duration"`
+}
+
+// Agent is the reinforcement-learning agent to train.
+type Agent struct {
+	// Algorithm is ppo (default) or a2c.
+	Algorithm string `json:"algorithm"`
+	// Policy is mlp, gcn (default) or gat.
+	Policy string `json:"policy"`
+	// Head is joint (default) or per-node; per-node needs gcn or gat.
+	Head string `json:"head"`
+	// Goal is the reward: cost, latency or slo (default).
+	Goal string `json:"goal"`
+	// SLO is the p95 latency objective of the slo goal; default 500ms.
+	SLO Duration `json:"slo"`
+	// TotalSteps is the number of environment steps to train; a multiple of
+	// Hyperparameters.NSteps. Required.
+	TotalSteps int `json:"totalSteps"`
+	// ChunkSteps is the steps per TrainChunk activity (one checkpoint each):
+	// a multiple of Hyperparameters.NSteps, at most TotalSteps. Default:
+	// whole rollouts making about 10 chunks.
+	ChunkSteps int `json:"chunkSteps"`
+	// EpisodeSteps is the episode length; default 25 (gym-hpa's MAX_STEPS).
+	EpisodeSteps int `json:"episodeSteps"`
+	// Seed seeds training and evaluation; default 42.
+	Seed uint64 `json:"seed"`
+	// Hyperparameters default to the algorithm's (model.DefaultHyperparameters
+	// or model.DefaultA2CHyperparameters); fields given override them.
+	Hyperparameters Hyperparameters `json:"hyperparameters"`
+}
+
+// Hyperparameters mirror model.Hyperparameters without the algorithm and
+// the total steps, which Agent holds. See model.Hyperparameters for what
+// each field does.
+type Hyperparameters struct {
+	LearningRate       float64 `json:"learningRate"`
+	NSteps             int     `json:"nSteps"`
+	BatchSize          int     `json:"batchSize"`
+	Epochs             int     `json:"epochs"`
+	Gamma              float64 `json:"gamma"`
+	Lambda             float64 `json:"lambda"`
+	ClipRange          float64 `json:"clipRange"`
+	ClipRangeVF        float64 `json:"clipRangeVF"`
+	EntCoef            float64 `json:"entCoef"`
+	VFCoef             float64 `json:"vfCoef"`
+	MaxGradNorm        float64 `json:"maxGradNorm"`
+	AdamEpsilon        float64 `json:"adamEpsilon"`
+	NormalizeAdvantage bool    `json:"normalizeAdvantage"`
+	LinearSchedule     bool    `json:"linearSchedule"`
+}
+
+// Runner selects what generates load.
+type Runner string
+
+// The load runners.
+const (
+	// RunnerSim is the twin's arrival process (sim and replay modes).
+	RunnerSim Runner = "sim"
+	// RunnerLocust is real Locust against a real cluster (k8s mode).
+	RunnerLocust Runner = "locust"
+)
+
+// Load is the load during training and evaluation.
+type Load struct {
+	// TrainingScenario is the load while training; default peak.
+	TrainingScenario string `json:"trainingScenario"`
+	// EvaluationScenarios are the scenarios every controller is evaluated
+	// on, without repeats; default offpeak, peak, rushsale, fluctuating.
+	EvaluationScenarios []string `json:"evaluationScenarios"`
+	// Duration is the length of one evaluation run; default 15m (the seed's
+	// scenario length).
+	Duration Duration `json:"duration"`
+	// Runner is sim (default in sim and replay modes) or locust (default and
+	// required in k8s mode).
+	Runner Runner `json:"runner"`
+}
+
+// ControllerType is what scales the app during an evaluation run.
+type ControllerType string
+
+// The controller types.
+const (
+	// ControllerAgent is a trained agent.
+	ControllerAgent ControllerType = "agent"
+	// ControllerHPA is the Kubernetes HPA with a preset configuration.
+	ControllerHPA ControllerType = "hpa"
+	// ControllerStatic keeps a fixed number of replicas per service.
+	ControllerStatic ControllerType = "static"
+)
+
+// Controller is one contestant of the evaluation.
+type Controller struct {
+	// Name is unique among the controllers, a DNS-1123 label.
+	Name string         `json:"name"`
+	Type ControllerType `json:"type"`
+	// Policy and Head (agent only) default to the agent's; an agent
+	// controller with another policy is a baseline trained with the same
+	// settings. Head defaults to joint for an mlp baseline.
+	Policy string `json:"policy,omitempty"`
+	Head   string `json:"head,omitempty"`
+	// HPA is a preset name such as cpu-50 or cpu-60-mem-80 (hpa only).
+	HPA string `json:"hpa,omitempty"`
+	// MinReplicas and MaxReplicas bound the HPA (hpa only); default 1 and 8.
+	MinReplicas int `json:"minReplicas,omitempty"`
+	MaxReplicas int `json:"maxReplicas,omitempty"`
+	// Replicas is the fixed replica count per service (static only).
+	Replicas int `json:"replicas,omitempty"`
+}
+
+// Evaluation compares controllers.
+type Evaluation struct {
+	// Controllers default to the trained agent ("agent") and the HPA at 50 %
+	// CPU ("hpa-cpu-50").
+	Controllers []Controller `json:"controllers"`
+	// Repetitions is the number of seeds per controller x scenario;
+	// default 5.
+	Repetitions int `json:"repetitions"`
+	// ValidationSeeds are separate seeds used to pick the best HPA
+	// configuration, so the pick is not made on the evaluation seeds;
+	// default 3.
+	ValidationSeeds int `json:"validationSeeds"`
+	// SLO is the p95 objective of the SLO violation rate; default the
+	// agent's SLO.
+	SLO Duration `json:"slo"`
+}
+
+// Storage is where checkpoints, time series and reports go.
+type Storage struct {
+	// Bucket is an S3 bucket name; default grlscaler.
+	Bucket string `json:"bucket"`
+	// Prefix is the key prefix, without leading or trailing '/'; objects go
+	// under <prefix>/<experiment>/. Default experiments.
+	Prefix string `json:"prefix"`
+}
