@@ -13,7 +13,7 @@ STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 
-.PHONY: all build test test-short bench run lint fmt vet staticcheck tools clean
+.PHONY: all build test test-short bench run lint fmt vet staticcheck check-deps tools clean
 
 all: build
 
@@ -37,7 +37,13 @@ bench:
 run: build
 	$(BIN)/grlctl sim --app onlineboutique --scenario peak --controller hpa --hpa-cpu 50 --seed 7
 
-lint: fmt vet staticcheck
+lint: fmt vet staticcheck check-deps
+
+# Workflows must stay deterministic orchestration: they may import the
+# Temporal SDK and workflows/api, never client-go, minio-go or gorgonia.
+check-deps:
+	@bad=$$($(GO) list -deps ./workflows/... | grep -E '^(k8s\.io|sigs\.k8s\.io|github\.com/minio|gorgonia\.org)' || true); \
+	if [ -n "$$bad" ]; then echo "workflows must not depend on:"; echo "$$bad"; exit 1; fi
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
