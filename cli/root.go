@@ -3,7 +3,10 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -23,9 +26,12 @@ func NewRootCmd(streams IO) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	})
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
-	root.AddCommand(NewCmdSim(streams))
+	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams))
 	return root
 }
 
@@ -34,7 +40,10 @@ func Execute(ctx context.Context, args []string, streams IO) int {
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		_, _ = io.WriteString(streams.Err, "grlctl: "+err.Error()+"\n")
+		_, _ = io.WriteString(streams.Err, "grlctl: "+strings.TrimPrefix(err.Error(), ErrUsage.Error()+": ")+"\n")
+		if errors.Is(err, ErrUsage) {
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -51,7 +51,7 @@ actions. The same seed gives byte-identical output.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
-				return err
+				return fmt.Errorf("%w: %w", ErrUsage, err)
 			}
 			return o.Run()
 		},
@@ -123,7 +123,7 @@ func (o *SimOptions) controller() (envs.Controller, error) {
 	}
 	cfg, err := hpa.ParsePreset(preset, int32(o.MinReplicas), int32(o.MaxReplicas))
 	if err != nil {
-		return nil, fmt.Errorf("--hpa-preset: %w", err)
+		return nil, fmt.Errorf("%w: --hpa-preset: %w", ErrUsage, err)
 	}
 	return hpa.New(cfg)
 }
@@ -132,11 +132,11 @@ func (o *SimOptions) controller() (envs.Controller, error) {
 func (o *SimOptions) Run() error {
 	a, err := sim.LookupApp(o.App, o.Seed)
 	if err != nil {
-		return fmt.Errorf("--app: %w", err)
+		return fmt.Errorf("%w: --app: %w", ErrUsage, err)
 	}
 	sc, err := sim.ScenarioFor(a, o.Scenario)
 	if err != nil {
-		return fmt.Errorf("--scenario: %w", err)
+		return fmt.Errorf("%w: --scenario: %w", ErrUsage, err)
 	}
 	ctrl, err := o.controller()
 	if err != nil {

@@ -91,8 +91,8 @@ func TestSimRejectsBadInputNamingTheValueAndTheChoices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runGrlctl(t, append([]string{"sim"}, tt.args...)...)
-			if code == 0 {
-				t.Fatalf("exit 0, want non-zero; stdout:\n%s", out)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2 (usage); stdout:\n%s", code, out)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(errOut, w) {
