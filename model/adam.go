@@ -1,6 +1,10 @@
 package model
 
-import "math"
+import (
+	"math"
+
+	"github.com/grlscaler/grlscaler/model/kernel"
+)
 
 // adam is Adam (Kingma & Ba 2015, arXiv:1412.6980) with PyTorch's update
 // order, over the flat parameter vector. grlscaler keeps its own rather
@@ -19,31 +23,37 @@ func newAdam(n int, eps float64) *adam {
 
 // update applies one step with learning rate lr to params given grads.
 func (a *adam) update(params, grads []float64, lr float64) {
+	a.updateScaled(params, grads, lr, 1)
+}
+
+// updateScaled is update with the gradients scaled by scale (gradient
+// clipping folded into the step: the scaled gradient is formed as the
+// clipping's in-place scaling would, so the result is the same).
+func (a *adam) updateScaled(params, grads []float64, lr, scale float64) {
 	a.step++
 	b1c := 1 - math.Pow(a.beta1, float64(a.step))
 	b2c := 1 - math.Pow(a.beta2, float64(a.step))
-	stepSize := lr / b1c
-	sqrtB2c := math.Sqrt(b2c)
-	for i, g := range grads {
-		m := a.beta1*a.m[i] + (1-a.beta1)*g
-		v := a.beta2*a.v[i] + (1-a.beta2)*g*g
-		a.m[i], a.v[i] = m, v
-		params[i] -= stepSize * m / (math.Sqrt(v)/sqrtB2c + a.eps)
+	k := kernel.Adam{Beta1: a.beta1, Beta2: a.beta2, Scale: scale, StepSize: lr / b1c, SqrtBias2: math.Sqrt(b2c), Eps: a.eps}
+	k.Step(params, grads, a.m, a.v)
+}
+
+// clipCoef returns the factor by which gradient clipping to maxNorm
+// (torch.nn.utils.clip_grad_norm_) scales grads, 1 if it does not, and
+// their global L2 norm before clipping.
+func clipCoef(grads []float64, maxNorm float64) (coef, norm float64) {
+	norm = math.Sqrt(kernel.Dot(grads, grads))
+	if c := maxNorm / (norm + 1e-6); c < 1 {
+		return c, norm
 	}
+	return 1, norm
 }
 
 // clipGradNorm scales grads so their global L2 norm is at most maxNorm
 // (torch.nn.utils.clip_grad_norm_) and returns the norm before clipping.
 func clipGradNorm(grads []float64, maxNorm float64) float64 {
-	var sum float64
-	for _, g := range grads {
-		sum += g * g
-	}
-	norm := math.Sqrt(sum)
-	if coef := maxNorm / (norm + 1e-6); coef < 1 {
-		for i := range grads {
-			grads[i] *= coef
-		}
+	coef, norm := clipCoef(grads, maxNorm)
+	if coef != 1 {
+		kernel.Scale(coef, grads)
 	}
 	return norm
 }

@@ -6,6 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/grlscaler/grlscaler/model/kernel"
 	"github.com/grlscaler/grlscaler/model/nn"
 )
 
@@ -22,17 +23,39 @@ type lossGraph struct {
 	flatX   []float64 // b x flat
 	batch   lossBatch
 	loss    *policyLoss
+	grad    []float64 // every parameter's gradient after a run, in the flat layout
 	grads   []*nn.Output
-	dep     *nn.Output
-	move    *nn.Output
-	value   *nn.Output
+	outs    []*nn.Output // the network's outputs, the loss op's inputs
 	lossOut *nn.Output
+	// The network's outputs by kind, for tests and diagnostics.
+	dep, move, value *logitsView
+}
+
+// logitsView reads one kind of network output (deployment logits, move
+// logits or values) of the last run as a contiguous rows x width matrix.
+type logitsView struct {
+	lg          *lossGraph
+	slot        logitSlot
+	rows, width int
+}
+
+// Float64s returns a fresh copy of the outputs of the last run.
+func (v *logitsView) Float64s() []float64 {
+	in := make([][]float64, len(v.lg.outs))
+	for i, o := range v.lg.outs {
+		in[i] = o.Float64s()
+	}
+	dst := make([]float64, v.rows*v.width)
+	for r := range v.rows {
+		v.slot.gather(dst[r*v.width:], in, r, v.width)
+	}
+	return dst
 }
 
 func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b int, h Hyperparameters) (*lossGraph, error) {
 	lg := &lossGraph{b: b, g: G.NewGraph()}
 	g := lg.g
-	n, f, d := spec.Nodes, spec.NodeFeatures, spec.FlatSize
+	n, f, d, m := spec.Nodes, spec.NodeFeatures, spec.FlatSize, spec.Moves
 	lg.nodesX = make([]float64, n*b*f)
 	lg.flatX = make([]float64, b*d)
 	input := func(name string, backing []float64, shape ...int) *G.Node {
@@ -49,7 +72,10 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 	}
 	P := func(name string) *G.Node { return byName[name] }
 
-	var dep, move, value *G.Node
+	// The network's outputs, as the loss op's inputs, and where the loss
+	// finds the deployment and move logits and the value among them.
+	var outs []*G.Node
+	var lossLay lossLayout
 	var err error
 	must := func(node *G.Node, e error) *G.Node {
 		if err == nil && e != nil {
@@ -57,43 +83,47 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 		}
 		return node
 	}
-	t, m := spec.Trunk, spec.Moves
-	_ = t
+	// Observations are data: the first layers get no input gradient.
+	dataX, dataFlat := nn.NoGrad(x), nn.NoGrad(flat)
 	if spec.Policy == MLP {
-		pi := must(nn.Dense(flat, P("pi.w1"), P("pi.b1"), nn.Tanh))
+		pi := must(nn.Dense(flat, P("pi.w1"), P("pi.b1"), nn.Tanh, dataFlat))
 		pi = must(nn.Dense(pi, P("pi.w2"), P("pi.b2"), nn.Tanh))
-		dep = must(nn.Dense(pi, P("dep.w"), P("dep.b"), nn.Identity))
-		move = must(nn.Dense(pi, P("move.w"), P("move.b"), nn.Identity))
-		vf := must(nn.Dense(flat, P("vf.w1"), P("vf.b1"), nn.Tanh))
+		logits := must(nn.Heads(pi, G.Nodes{P("dep.w"), P("move.w")}, G.Nodes{P("dep.b"), P("move.b")}))
+		vf := must(nn.Dense(flat, P("vf.w1"), P("vf.b1"), nn.Tanh, dataFlat))
 		vf = must(nn.Dense(vf, P("vf.w2"), P("vf.b2"), nn.Tanh))
-		value = must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
+		value := must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
+		outs, lossLay = []*G.Node{logits, value}, actionValueLayout(b, n, m)
 	} else {
-		var h *G.Node
+		// h: node embeddings (needed by the per-node head), pool: the
+		// graph embedding.
+		var h, pool *G.Node
 		switch spec.Policy {
 		case GCN:
-			h = must(nn.GCN(x, P("gnn.w1"), P("gnn.b1"), graph.Adjacency(), nn.ReLU))
-			h = must(nn.GCN(h, P("gnn.w2"), P("gnn.b2"), graph.Adjacency(), nn.Identity))
+			if spec.Head == PerNodeHead {
+				h = must(nn.GCN(x, P("gnn.w1"), P("gnn.b1"), graph.Adjacency(), nn.ReLU, dataX))
+				h = must(nn.GCN(h, P("gnn.w2"), P("gnn.b2"), graph.Adjacency(), nn.Identity))
+			} else {
+				// Only the mean of the second layer is used: one fused op.
+				pool = must(nn.GCNEncoder(x, P("gnn.w1"), P("gnn.b1"), P("gnn.w2"), P("gnn.b2"), graph.Adjacency(), nn.ReLU, dataX))
+			}
 		case GAT:
-			h = must(nn.GAT(x, P("gnn.w1"), P("gnn.asrc1"), P("gnn.adst1"), P("gnn.b1"), graph, spec.GATHeads, spec.Hidden, true, nn.ELU))
+			h = must(nn.GAT(x, P("gnn.w1"), P("gnn.asrc1"), P("gnn.adst1"), P("gnn.b1"), graph, spec.GATHeads, spec.Hidden, true, nn.ELU, dataX))
 			h = must(nn.GAT(h, P("gnn.w2"), P("gnn.asrc2"), P("gnn.adst2"), P("gnn.b2"), graph, 1, spec.Embed, false, nn.Identity))
 		}
-		pool := must(nn.MeanPool(h, n))
+		if pool == nil {
+			pool = must(nn.MeanPool(h, n))
+		}
 		if spec.Head == PerNodeHead {
 			hn := must(nn.Dense(h, P("node.w"), P("node.b"), nn.Tanh))
-			scores := must(nn.Dense(hn, P("score.w"), P("score.b"), nn.Identity)) // (n*b) x 1, node-major
-			if err == nil {
-				scores = must(G.Reshape(scores, tensor.Shape{n, b}))
-				dep = must(G.Transpose(scores, 1, 0))
-			}
-			move = must(nn.Dense(hn, P("move.w"), P("move.b"), nn.Identity))
+			// (n*b) x (1+m), node-major: each node's score and move logits.
+			logits := must(nn.Heads(hn, G.Nodes{P("score.w"), P("move.w")}, G.Nodes{P("score.b"), P("move.b")}))
 			vf := must(nn.Dense(pool, P("vf.w1"), P("vf.b1"), nn.Tanh))
-			value = must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
+			value := must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
+			outs, lossLay = []*G.Node{logits, value}, perNodeLayout(b, n, m)
 		} else {
-			z := must(nn.Custom(newConcatLayer(b, spec.Embed, d), pool, flat))
-			tr := must(nn.Dense(z, P("trunk.w"), P("trunk.b"), nn.Tanh))
-			dep = must(nn.Dense(tr, P("dep.w"), P("dep.b"), nn.Identity))
-			move = must(nn.Dense(tr, P("move.w"), P("move.b"), nn.Identity))
-			value = must(nn.Dense(tr, P("value.w"), P("value.b"), nn.Identity))
+			tr := must(nn.DenseCat(G.Nodes{pool, flat}, P("trunk.w"), P("trunk.b"), nn.Tanh, dataFlat))
+			logits := must(nn.Heads(tr, G.Nodes{P("dep.w"), P("move.w"), P("value.w")}, G.Nodes{P("dep.b"), P("move.b"), P("value.b")}))
+			outs, lossLay = []*G.Node{logits}, packedLayout(b, n, m)
 		}
 	}
 	if err != nil {
@@ -103,8 +133,8 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 		dep: make([]int, b), move: make([]int, b),
 		oldLogp: make([]float64, b), adv: make([]float64, b), returns: make([]float64, b), oldValues: make([]float64, b),
 	}
-	lg.loss = newPolicyLoss(h.Algorithm, spec.Head == PerNodeHead, b, n, m, h, &lg.batch)
-	lossVec, err := nn.Custom(lg.loss, dep, move, value)
+	lg.loss = newPolicyLossLayout(h.Algorithm, spec.Head == PerNodeHead, b, n, m, h, &lg.batch, lossLay)
+	lossVec, err := nn.Custom(lg.loss, outs...)
 	if err != nil {
 		return nil, fmt.Errorf("build loss: %w", err)
 	}
@@ -115,21 +145,27 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 	// Outputs are registered before Grad and the machine: gorgonia's
 	// TapeMachine reuses buffers and a node's Value after RunAll may hold a
 	// later op's result (nn.Output).
-	for _, o := range []struct {
-		dst  **nn.Output
-		node *G.Node
-	}{{&lg.dep, dep}, {&lg.move, move}, {&lg.value, value}, {&lg.lossOut, cost}} {
-		if *o.dst, err = nn.NewOutput(o.node); err != nil {
+	lg.outs = make([]*nn.Output, len(outs))
+	for i, o := range outs {
+		if lg.outs[i], err = nn.NewOutput(o); err != nil {
 			return nil, err
 		}
 	}
+	if lg.lossOut, err = nn.NewOutput(cost); err != nil {
+		return nil, err
+	}
+	lg.dep = &logitsView{lg: lg, slot: lossLay.dep, rows: b, width: n}
+	lg.move = &logitsView{lg: lg, slot: lossLay.move, rows: lg.loss.moveRows(), width: m}
+	lg.value = &logitsView{lg: lg, slot: lossLay.vals, rows: b, width: 1}
 	gradNodes, err := G.Grad(cost, params...)
 	if err != nil {
 		return nil, fmt.Errorf("differentiate loss: %w", err)
 	}
+	lg.grad = make([]float64, lay.total)
 	lg.grads = make([]*nn.Output, len(gradNodes))
 	for i, gn := range gradNodes {
-		if lg.grads[i], err = nn.NewOutput(gn); err != nil {
+		p := lay.params[i]
+		if lg.grads[i], err = nn.NewOutputInto(gn, lg.grad[p.off:p.off+p.size()]); err != nil {
 			return nil, err
 		}
 	}
@@ -137,22 +173,24 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 	return lg, nil
 }
 
-// run evaluates the loss and its gradients for the inputs and batch data
-// already copied in, and adds the gradients into grad (the flat layout).
-func (lg *lossGraph) run(lay *layout, grad []float64) error {
+// exec evaluates the loss and its gradients for the inputs and batch data
+// already copied in; the gradients are then in lg.grad (the flat layout).
+func (lg *lossGraph) exec() error {
 	lg.vm.Reset()
 	if err := lg.vm.RunAll(); err != nil {
 		return fmt.Errorf("run training graph: %w", err)
 	}
-	for i, p := range lay.params {
-		gv := lg.grads[i].Float64s()
-		if len(gv) != p.size() {
-			return fmt.Errorf("gradient of %s has %d values, want %d", p.name, len(gv), p.size())
-		}
-		dst := grad[p.off : p.off+p.size()]
-		for j, v := range gv {
-			dst[j] += v
-		}
+	return nil
+}
+
+// run is exec, then adds the gradients into grad (the flat layout of lay).
+func (lg *lossGraph) run(lay *layout, grad []float64) error {
+	if len(grad) != lay.total {
+		return fmt.Errorf("gradient buffer has %d values, the network %d", len(grad), lay.total)
 	}
+	if err := lg.exec(); err != nil {
+		return err
+	}
+	kernel.Axpy(1, lg.grad, grad)
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"gorgonia.org/tensor"
+
+	"github.com/grlscaler/grlscaler/model/kernel"
 )
 
 // lossBatch is the non-differentiable data of one minibatch: the actions
@@ -21,11 +23,94 @@ type lossStats struct {
 	Loss, PolicyLoss, ValueLoss, Entropy, ApproxKL, ClipFraction float64
 }
 
+// logitSlot locates one group of network outputs among the loss op's
+// inputs: element j of row r of the group is
+// in[in][off + r*rowStride + j*colStride].
+type logitSlot struct{ in, off, rowStride, colStride int }
+
+// gather copies row r (k values) of the group into dst.
+func (sl logitSlot) gather(dst []float64, in [][]float64, r, k int) {
+	src := in[sl.in]
+	o := sl.off + r*sl.rowStride
+	if sl.colStride == 1 {
+		copy(dst[:k], src[o:o+k])
+		return
+	}
+	for j := range k {
+		dst[j] = src[o+j*sl.colStride]
+	}
+}
+
+// scatter writes src (k values) into row r of the group.
+func (sl logitSlot) scatter(gin [][]float64, r int, src []float64) {
+	dst := gin[sl.in]
+	o := sl.off + r*sl.rowStride
+	if sl.colStride == 1 {
+		copy(dst[o:o+len(src)], src)
+		return
+	}
+	for j, v := range src {
+		dst[o+j*sl.colStride] = v
+	}
+}
+
+// lossLayout says where the loss finds the deployment logits, the move
+// logits and the values, and the shapes of its inputs.
+type lossLayout struct {
+	shapes          []tensor.Shape
+	dep, move, vals logitSlot
+}
+
+// separateLayout is three inputs: dep (B x n), move (B x M, or (n*B) x M
+// for the per-node head) and values (B x 1).
+func separateLayout(b, n, m int, perNode bool) lossLayout {
+	rows := b
+	if perNode {
+		rows = n * b
+	}
+	return lossLayout{
+		shapes: []tensor.Shape{{b, n}, {rows, m}, {b, 1}},
+		dep:    logitSlot{0, 0, n, 1}, move: logitSlot{1, 0, m, 1}, vals: logitSlot{2, 0, 1, 1},
+	}
+}
+
+// packedLayout is one B x (n+M+1) input holding [dep | move | value] per
+// row: the output of one nn.Heads op (joint head).
+func packedLayout(b, n, m int) lossLayout {
+	w := n + m + 1
+	return lossLayout{
+		shapes: []tensor.Shape{{b, w}},
+		dep:    logitSlot{0, 0, w, 1}, move: logitSlot{0, n, w, 1}, vals: logitSlot{0, n + m, w, 1},
+	}
+}
+
+// actionValueLayout is two inputs: [dep | move] (B x (n+M), one nn.Heads
+// op over the policy trunk) and values (B x 1), the MLP's separate critic.
+func actionValueLayout(b, n, m int) lossLayout {
+	w := n + m
+	return lossLayout{
+		shapes: []tensor.Shape{{b, w}, {b, 1}},
+		dep:    logitSlot{0, 0, w, 1}, move: logitSlot{0, n, w, 1}, vals: logitSlot{1, 0, 1, 1},
+	}
+}
+
+// perNodeLayout is two inputs: [score | move] per node ((n*B) x (1+M),
+// node-major, one nn.Heads op over the node embeddings) and values
+// (B x 1). Sample s's deployment logits are the scores of rows d*B+s.
+func perNodeLayout(b, n, m int) lossLayout {
+	w := 1 + m
+	return lossLayout{
+		shapes: []tensor.Shape{{n * b, w}, {b, 1}},
+		dep:    logitSlot{0, 0, w, b * w}, move: logitSlot{0, 1, w, 1}, vals: logitSlot{1, 0, 1, 1},
+	}
+}
+
 // policyLoss is the fused actor-critic loss over a minibatch of B samples,
-// as an nn.Layer (a fused gorgonia op): inputs are the deployment logits (B x n),
-// the move logits (B x M for the joint head; node-major (n*B) x M for the
-// per-node head, where row d*B+b scores sample b's moves if it picks node
-// d) and the values (B x 1); the output is the scalar loss as a 1-vector.
+// as an nn.Layer (a fused gorgonia op): its inputs hold the deployment
+// logits (B x n), the move logits (B x M for the joint head; node-major
+// (n*B) x M for the per-node head, where row d*B+b scores sample b's moves
+// if it picks node d) and the values (B x 1), as a lossLayout places them;
+// the output is the scalar loss as a 1-vector.
 //
 // PPO (Schulman et al. 2017, eq. 7 and 9, as SB3 computes it):
 //
@@ -42,13 +127,24 @@ type policyLoss struct {
 	vfCoef, entCoef float64
 	batch           *lossBatch
 	stats           lossStats
+	lay             lossLayout
 
-	// scratch: log-softmax of the deployment and move logits.
-	lsDep, lsMove []float64
-	out           []float64
+	// scratch: the deployment (B x n) and move (rows x M) logits and the
+	// values gathered from the inputs, their log-softmax and softmax
+	// (filled by Forward, read by Backward), and their gradients.
+	xDep, xMove, xVal []float64
+	lsDep, lsMove     []float64
+	pDep, pMove       []float64
+	gDep, gMove, gVal []float64
+	mx                []float64 // row maxima, softmaxRows' scratch
+	out               []float64
 }
 
 func newPolicyLoss(algo Algorithm, perNode bool, b, n, m int, h Hyperparameters, batch *lossBatch) *policyLoss {
+	return newPolicyLossLayout(algo, perNode, b, n, m, h, batch, separateLayout(b, n, m, perNode))
+}
+
+func newPolicyLossLayout(algo Algorithm, perNode bool, b, n, m int, h Hyperparameters, batch *lossBatch, lay lossLayout) *policyLoss {
 	rows := b
 	if perNode {
 		rows = n * b
@@ -56,7 +152,12 @@ func newPolicyLoss(algo Algorithm, perNode bool, b, n, m int, h Hyperparameters,
 	return &policyLoss{
 		algo: algo, perNode: perNode, b: b, n: n, m: m,
 		clip: h.ClipRange, clipVF: h.ClipRangeVF, vfCoef: h.VFCoef, entCoef: h.EntCoef,
-		batch: batch, lsDep: make([]float64, b*n), lsMove: make([]float64, rows*m), out: make([]float64, 1),
+		batch: batch, lay: lay,
+		xDep: make([]float64, b*n), xMove: make([]float64, rows*m), xVal: make([]float64, b),
+		lsDep: make([]float64, b*n), lsMove: make([]float64, rows*m),
+		pDep: make([]float64, b*n), pMove: make([]float64, rows*m),
+		gDep: make([]float64, b*n), gMove: make([]float64, rows*m), gVal: make([]float64, b),
+		mx: make([]float64, rows), out: make([]float64, 1),
 	}
 }
 
@@ -78,54 +179,83 @@ func (l *policyLoss) moveRow(s, dep int) int {
 func (l *policyLoss) Kind() string { return "PolicyLoss" }
 
 func (l *policyLoss) Describe(w io.Writer) {
-	fmt.Fprintf(w, "%s,perNode=%v,b=%d,n=%d,m=%d,clip=%g,clipVF=%g,vf=%g,ent=%g", l.algo, l.perNode, l.b, l.n, l.m, l.clip, l.clipVF, l.vfCoef, l.entCoef)
+	fmt.Fprintf(w, "%s,perNode=%v,b=%d,n=%d,m=%d,clip=%g,clipVF=%g,vf=%g,ent=%g,in=%v", l.algo, l.perNode, l.b, l.n, l.m, l.clip, l.clipVF, l.vfCoef, l.entCoef, l.lay.shapes)
 }
 
 func (l *policyLoss) InShapes() []tensor.Shape {
-	return []tensor.Shape{{l.b, l.n}, {l.moveRows(), l.m}, {l.b, 1}}
+	s := make([]tensor.Shape, len(l.lay.shapes))
+	for i, sh := range l.lay.shapes {
+		s[i] = sh.Clone()
+	}
+	return s
 }
 
 func (l *policyLoss) OutShape() tensor.Shape { return tensor.Shape{1} }
 
-// logSoftmaxRows writes the row-wise log-softmax of x (rows x k) into dst,
-// each row shifted by its own max.
-func logSoftmaxRows(dst, x []float64, rows, k int) {
+// softmaxRows writes the row-wise log-softmax of x (rows x k) into ls and
+// the softmax into p, each row shifted by its own max, with one
+// (vectorised, kernel.Exp) exponential per element. mx is scratch for rows
+// values. The exponential is element-wise, so a row gives the same bits
+// alone (inference) as in a minibatch (the loss).
+func softmaxRows(ls, p, x []float64, rows, k int, mx []float64) {
 	for r := 0; r < rows; r++ {
-		xr, dr := x[r*k:r*k+k], dst[r*k:r*k+k]
-		mx := math.Inf(-1)
+		xr, pr := x[r*k:r*k+k], p[r*k:r*k+k]
+		m := math.Inf(-1)
 		for _, v := range xr {
-			mx = math.Max(mx, v)
+			if v > m { // a NaN logit makes the row NaN below anyway
+				m = v
+			}
 		}
-		var s float64
-		for _, v := range xr {
-			s += math.Exp(v - mx)
-		}
-		lse := mx + math.Log(s)
+		mx[r] = m
 		for j, v := range xr {
-			dr[j] = v - lse
+			pr[j] = v - m
+		}
+	}
+	kernel.Exp(p[:rows*k])
+	for r := 0; r < rows; r++ {
+		xr, pr, lr := x[r*k:r*k+k], p[r*k:r*k+k], ls[r*k:r*k+k]
+		var s float64
+		for _, e := range pr {
+			s += e
+		}
+		lse := mx[r] + math.Log(s)
+		for j, v := range xr {
+			lr[j] = v - lse
+		}
+		inv := 1 / s
+		for j := range pr {
+			pr[j] *= inv
 		}
 	}
 }
 
-// entropyRow is -sum p log p of one log-softmax row.
-func entropyRow(ls []float64) float64 {
+// entropyOf is -sum p log p given the probabilities and their logs.
+func entropyOf(p, ls []float64) float64 {
+	ls = ls[:len(p)]
 	var h float64
-	for _, v := range ls {
-		h -= math.Exp(v) * v
+	for j, v := range p {
+		h -= v * ls[j]
 	}
 	return h
 }
 
 func (l *policyLoss) Forward(in [][]float64) []float64 {
-	dep, move, val := in[0], in[1], in[2]
-	logSoftmaxRows(l.lsDep, dep, l.b, l.n)
-	logSoftmaxRows(l.lsMove, move, l.moveRows(), l.m)
+	n, m := l.n, l.m
+	for s := 0; s < l.b; s++ {
+		l.lay.dep.gather(l.xDep[s*n:s*n+n], in, s, n)
+		l.lay.vals.gather(l.xVal[s:s+1], in, s, 1)
+	}
+	for r := 0; r < l.moveRows(); r++ {
+		l.lay.move.gather(l.xMove[r*m:r*m+m], in, r, m)
+	}
+	softmaxRows(l.lsDep, l.pDep, l.xDep, l.b, n, l.mx)
+	softmaxRows(l.lsMove, l.pMove, l.xMove, l.moveRows(), m, l.mx)
 	bt := l.batch
 	inv := 1 / float64(l.b)
 	var pg, vl, ent, kl, clipped float64
 	for s := 0; s < l.b; s++ {
 		d, mv := bt.dep[s], bt.move[s]
-		logp := l.lsDep[s*l.n+d] + l.lsMove[l.moveRow(s, d)*l.m+mv]
+		logp := l.lsDep[s*n+d] + l.lsMove[l.moveRow(s, d)*m+mv]
 		a := bt.adv[s]
 		if l.algo == A2C {
 			pg -= a * logp
@@ -137,7 +267,7 @@ func (l *policyLoss) Forward(in [][]float64) []float64 {
 				clipped++
 			}
 		}
-		v := l.valuePred(val[s], s)
+		v := l.valuePred(l.xVal[s], s)
 		vl += (bt.returns[s] - v) * (bt.returns[s] - v)
 		ent += l.entropy(s)
 	}
@@ -158,35 +288,39 @@ func (l *policyLoss) valuePred(v float64, s int) float64 {
 	return v
 }
 
+// moveEntropy is the entropy of move row r.
+func (l *policyLoss) moveEntropy(r int) float64 {
+	return entropyOf(l.pMove[r*l.m:r*l.m+l.m], l.lsMove[r*l.m:r*l.m+l.m])
+}
+
 // entropy of sample s's joint action distribution.
 func (l *policyLoss) entropy(s int) float64 {
-	ld := l.lsDep[s*l.n : s*l.n+l.n]
-	h := entropyRow(ld)
+	pd := l.pDep[s*l.n : s*l.n+l.n]
+	h := entropyOf(pd, l.lsDep[s*l.n:s*l.n+l.n])
 	if !l.perNode {
-		return h + entropyRow(l.lsMove[s*l.m:s*l.m+l.m])
+		return h + l.moveEntropy(s)
 	}
-	for i, lp := range ld {
-		row := l.moveRow(s, i)
-		h += math.Exp(lp) * entropyRow(l.lsMove[row*l.m:row*l.m+l.m])
+	for i, p := range pd {
+		h += p * l.moveEntropy(l.moveRow(s, i))
 	}
 	return h
 }
 
-// backward writes dL/d(dep logits), dL/d(move logits), dL/d(values),
-// scaled by gy[0], from the log-softmaxes of the last forward.
-func (l *policyLoss) Backward(in [][]float64, gy []float64, gin [][]float64) {
-	val := in[2]
-	gDep, gMove, gVal := gin[0], gin[1], gin[2]
-	clear(gDep)
-	clear(gMove)
-	clear(gVal)
+// Backward writes dL/d(dep logits), dL/d(move logits), dL/d(values),
+// scaled by gy[0], from the (log-)softmaxes of the last forward.
+func (l *policyLoss) Backward(_ [][]float64, gy []float64, gin [][]float64) {
+	clear(l.gDep)
+	clear(l.gMove)
+	n, m := l.n, l.m
 	bt := l.batch
 	scale := gy[0] / float64(l.b)
 	for s := 0; s < l.b; s++ {
 		d, mv := bt.dep[s], bt.move[s]
-		ld := l.lsDep[s*l.n : s*l.n+l.n]
-		gd := gDep[s*l.n : s*l.n+l.n]
-		logp := ld[d] + l.lsMove[l.moveRow(s, d)*l.m+mv]
+		ld := l.lsDep[s*n : s*n+n]
+		pd := l.pDep[s*n : s*n+n]
+		gd := l.gDep[s*n : s*n+n]
+		mrow := l.moveRow(s, d)
+		logp := ld[d] + l.lsMove[mrow*m+mv]
 		a := bt.adv[s]
 		// g = dL/dlogp for this sample.
 		var g float64
@@ -203,47 +337,47 @@ func (l *policyLoss) Backward(in [][]float64, gy []float64, gin [][]float64) {
 		}
 		g *= scale
 		// dlogp/dz = onehot - softmax, for both heads.
-		for j, lp := range ld {
-			gd[j] -= g * math.Exp(lp)
+		for j, p := range pd {
+			gd[j] -= g * p
 		}
 		gd[d] += g
-		mrow := l.moveRow(s, d)
-		lm := l.lsMove[mrow*l.m : mrow*l.m+l.m]
-		gm := gMove[mrow*l.m : mrow*l.m+l.m]
-		for j, lp := range lm {
-			gm[j] -= g * math.Exp(lp)
+		lm := l.lsMove[mrow*m : mrow*m+m]
+		pm := l.pMove[mrow*m : mrow*m+m]
+		gm := l.gMove[mrow*m : mrow*m+m]
+		for j, p := range pm {
+			gm[j] -= g * p
 		}
 		gm[mv] += g
 
 		// Entropy bonus: L has -ent*H, and dH/dz_j = -p_j (log p_j + H).
 		if l.entCoef != 0 {
 			e := -l.entCoef * scale
-			hd := entropyRow(ld)
+			hd := entropyOf(pd, ld)
 			if !l.perNode {
 				for j, lp := range ld {
-					gd[j] += e * -math.Exp(lp) * (lp + hd)
+					gd[j] += e * -pd[j] * (lp + hd)
 				}
-				hm := entropyRow(lm)
+				hm := entropyOf(pm, lm)
 				for j, lp := range lm {
-					gm[j] += e * -math.Exp(lp) * (lp + hm)
+					gm[j] += e * -pm[j] * (lp + hm)
 				}
 			} else {
 				// H = H(p) + sum_i p_i H_i: dH/ds_j = -p_j (log p_j + H(p)) + p_j (H_j - sum_i p_i H_i),
 				// dH/dL_ij = p_i dH_i/dL_ij.
 				var mix float64
-				for i, lp := range ld {
-					row := l.moveRow(s, i)
-					mix += math.Exp(lp) * entropyRow(l.lsMove[row*l.m:row*l.m+l.m])
+				for i, p := range pd {
+					mix += p * l.moveEntropy(l.moveRow(s, i))
 				}
 				for i, lp := range ld {
-					p := math.Exp(lp)
+					p := pd[i]
 					row := l.moveRow(s, i)
-					li := l.lsMove[row*l.m : row*l.m+l.m]
-					hi := entropyRow(li)
+					li := l.lsMove[row*m : row*m+m]
+					pi := l.pMove[row*m : row*m+m]
+					hi := entropyOf(pi, li)
 					gd[i] += e * (-p*(lp+hd) + p*(hi-mix))
-					gi := gMove[row*l.m : row*l.m+l.m]
+					gi := l.gMove[row*m : row*m+m]
 					for j, lq := range li {
-						gi[j] += e * p * -math.Exp(lq) * (lq + hi)
+						gi[j] += e * p * -pi[j] * (lq + hi)
 					}
 				}
 			}
@@ -251,12 +385,21 @@ func (l *policyLoss) Backward(in [][]float64, gy []float64, gin [][]float64) {
 
 		// Value loss vf*(R - V')^2: dV' = 2 vf (V' - R), passing through
 		// the clip only inside its range.
-		v := l.valuePred(val[s], s)
+		val := l.xVal[s]
+		v := l.valuePred(val, s)
 		dv := 2 * l.vfCoef * (v - bt.returns[s]) * scale
-		if l.clipVF > 0 && l.algo == PPO && math.Abs(val[s]-bt.oldValues[s]) > l.clipVF {
+		if l.clipVF > 0 && l.algo == PPO && math.Abs(val-bt.oldValues[s]) > l.clipVF {
 			dv = 0
 		}
-		gVal[s] = dv
+		l.gVal[s] = dv
+	}
+	// The slots tile the inputs, so every gradient value is written.
+	for s := 0; s < l.b; s++ {
+		l.lay.dep.scatter(gin, s, l.gDep[s*n:s*n+n])
+		l.lay.vals.scatter(gin, s, l.gVal[s:s+1])
+	}
+	for r := 0; r < l.moveRows(); r++ {
+		l.lay.move.scatter(gin, r, l.gMove[r*m:r*m+m])
 	}
 }
 

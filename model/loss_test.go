@@ -46,24 +46,62 @@ func TestPolicyLossGradientMatchesFiniteDifferences(t *testing.T) {
 					}
 					l := newPolicyLoss(algo, perNode, b, n, m, h, batch)
 					gin := [][]float64{make([]float64, b*n), make([]float64, rows*m), make([]float64, b)}
-					l.Forward(in)
+					want := l.Forward(in)[0]
 					l.Backward(in, []float64{1}, gin)
-					const eps = 1e-6
-					for k, x := range in {
-						for i := range x {
-							orig := x[i]
-							x[i] = orig + eps
-							up := l.Forward(in)[0]
-							x[i] = orig - eps
-							down := l.Forward(in)[0]
-							x[i] = orig
-							fd := (up - down) / (2 * eps)
-							if math.Abs(fd-gin[k][i]) > 1e-6*math.Max(1, math.Abs(fd)) {
-								t.Errorf("input %d[%d]: backward %.9f, finite difference %.9f", k, i, gin[k][i], fd)
-							}
+					checkLossFD(t, l, in, gin)
+
+					// The layouts of the fused heads: the same loss, each
+					// checked by finite differences too.
+					layouts := map[string]lossLayout{}
+					if perNode {
+						layouts["perNode"] = perNodeLayout(b, n, m)
+					} else {
+						layouts["packed"] = packedLayout(b, n, m)
+						layouts["actionValue"] = actionValueLayout(b, n, m)
+					}
+					for name, lay := range layouts {
+						pl := newPolicyLossLayout(algo, perNode, b, n, m, h, batch, lay)
+						pin := make([][]float64, len(lay.shapes))
+						pgin := make([][]float64, len(lay.shapes))
+						for i, sh := range lay.shapes {
+							pin[i] = make([]float64, sh.TotalSize())
+							pgin[i] = make([]float64, sh.TotalSize())
 						}
+						for s := range b {
+							lay.dep.scatter(pin, s, in[0][s*n:s*n+n])
+							lay.vals.scatter(pin, s, in[2][s:s+1])
+						}
+						for r := range rows {
+							lay.move.scatter(pin, r, in[1][r*m:r*m+m])
+						}
+						if got := pl.Forward(pin)[0]; got != want {
+							t.Errorf("%s layout: loss %v, separate inputs give %v", name, got, want)
+						}
+						pl.Backward(pin, []float64{1}, pgin)
+						checkLossFD(t, pl, pin, pgin)
 					}
 				})
+			}
+		}
+	}
+}
+
+// checkLossFD compares the loss's backward (gin) with central differences
+// of its forward at in.
+func checkLossFD(t *testing.T, l *policyLoss, in, gin [][]float64) {
+	t.Helper()
+	const eps = 1e-6
+	for k, x := range in {
+		for i := range x {
+			orig := x[i]
+			x[i] = orig + eps
+			up := l.Forward(in)[0]
+			x[i] = orig - eps
+			down := l.Forward(in)[0]
+			x[i] = orig
+			fd := (up - down) / (2 * eps)
+			if math.Abs(fd-gin[k][i]) > 1e-6*math.Max(1, math.Abs(fd)) {
+				t.Errorf("input %d[%d]: backward %.9f, finite difference %.9f", k, i, gin[k][i], fd)
 			}
 		}
 	}

@@ -158,7 +158,8 @@ type forwardOut struct {
 
 // inference runs a network on single observations without gorgonia: the
 // same fused forward functions the graph ops call, over preallocated
-// buffers, so it does not allocate.
+// buffers, so it does not allocate and computes the same bits as the
+// training graph.
 type inference struct {
 	spec   NetSpec
 	lay    *layout
@@ -167,28 +168,42 @@ type inference struct {
 	graph  *nn.Graph
 	h1, h2 []float64 // node embeddings after each GNN layer
 	pool   []float64
-	z      []float64 // trunk input: pool ++ flat
 	t1, t2 []float64 // trunk activations
 	v1, v2 []float64 // value trunk
-	scores []float64
+	heads  []float64 // the Heads op's output: logits (and the value) side by side
 	out    forwardOut
 	scr    []float64
+	// Parameters by role, bound once.
+	w      map[string][]float64
+	hw, hb [][]float64 // the policy heads' weights and biases
+	houts  []int
+	xs     [2][]float64 // DenseCat's inputs
+	xw     []int        // and their widths
 }
 
 // newInference binds a network to a graph of nodes with edges (which may
 // differ from the spec's for the per-node head).
 func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [][2]int) (*inference, error) {
-	in := &inference{spec: spec, lay: lay, theta: theta, nodes: nodes}
-	t := spec.Trunk
-	rowsMove := 1
-	if spec.Head == PerNodeHead {
-		rowsMove = nodes
+	in := &inference{spec: spec, lay: lay, theta: theta, nodes: nodes, w: map[string][]float64{}, xw: []int{spec.Embed, spec.FlatSize}}
+	for _, p := range lay.params {
+		in.w[p.name] = lay.get(theta, p.name)
 	}
-	in.out = forwardOut{dep: make([]float64, nodes), move: make([]float64, rowsMove*spec.Moves)}
-	if spec.Policy == MLP {
-		in.z = make([]float64, spec.FlatSize)
+	t, m := spec.Trunk, spec.Moves
+	in.out = forwardOut{dep: make([]float64, nodes)}
+	switch {
+	case spec.Policy == MLP:
+		in.bindHeads([]string{"dep", "move"}, []int{nodes, m})
 		in.t1, in.t2 = make([]float64, t), make([]float64, t)
 		in.v1, in.v2 = make([]float64, t), make([]float64, t)
+	case spec.Head == PerNodeHead:
+		in.bindHeads([]string{"score", "move"}, []int{1, m})
+		in.out.move = make([]float64, nodes*m)
+	default:
+		in.bindHeads([]string{"dep", "move", "value"}, []int{nodes, m, 1})
+	}
+	in.scr = make([]float64, nn.HeadsScratchLen(t, in.houts))
+	in.heads = make([]float64, nodes*(1+m)+nodes+m+1)
+	if spec.Policy == MLP {
 		return in, nil
 	}
 	g, err := nn.NewGraph(nodes, edges)
@@ -202,17 +217,25 @@ func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [
 		w1 = spec.GATHeads * spec.Hidden
 		scr = max(nn.GATScratchLen(nodes, 1, spec.GATHeads, spec.Hidden), nn.GATScratchLen(nodes, 1, 1, spec.Embed))
 	}
+	scr = max(scr, nn.GCNEncoderScratchLen(nodes, 1, spec.NodeFeatures, spec.Hidden), len(in.scr))
 	in.scr = make([]float64, scr)
 	in.h1, in.h2 = make([]float64, nodes*w1), make([]float64, nodes*spec.Embed)
 	in.pool = make([]float64, spec.Embed)
 	in.t1 = make([]float64, max(t, nodes*t))
 	in.v1 = make([]float64, t)
-	in.scores = make([]float64, nodes)
-	in.z = make([]float64, spec.Embed+spec.FlatSize)
 	return in, nil
 }
 
-func (in *inference) p(name string) []float64 { return in.lay.get(in.theta, name) }
+// bindHeads records the weights of the Heads op named prefix.w/prefix.b.
+func (in *inference) bindHeads(names []string, outs []int) {
+	for _, n := range names {
+		in.hw = append(in.hw, in.w[n+".w"])
+		in.hb = append(in.hb, in.w[n+".b"])
+	}
+	in.houts = outs
+}
+
+func (in *inference) p(name string) []float64 { return in.w[name] }
 
 // forward evaluates the network on one prepared observation: nodeX is
 // nodes x NodeFeatures, flat the prepared flat vector (ignored by the
@@ -223,11 +246,11 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 	t, m, n := s.Trunk, s.Moves, in.nodes
 	o := &in.out
 	if s.Policy == MLP {
+		heads := in.heads[:n+m]
 		err := firstErr(
 			nn.DenseForward(in.t1, flat, 1, in.p("pi.w1"), in.p("pi.b1"), s.FlatSize, t, nn.Tanh),
 			nn.DenseForward(in.t2, in.t1, 1, in.p("pi.w2"), in.p("pi.b2"), t, t, nn.Tanh),
-			nn.DenseForward(o.dep, in.t2, 1, in.p("dep.w"), in.p("dep.b"), t, s.Nodes, nn.Identity),
-			nn.DenseForward(o.move, in.t2, 1, in.p("move.w"), in.p("move.b"), t, m, nn.Identity),
+			nn.HeadsForward(heads, in.t2, 1, in.hw, in.hb, t, in.houts, in.scr),
 			nn.DenseForward(in.v1, flat, 1, in.p("vf.w1"), in.p("vf.b1"), s.FlatSize, t, nn.Tanh),
 			nn.DenseForward(in.v2, in.v1, 1, in.p("vf.w2"), in.p("vf.b2"), t, t, nn.Tanh),
 		)
@@ -238,34 +261,41 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 		if err := nn.DenseForward(v[:], in.v2, 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
 			return nil, err
 		}
-		o.value = v[0]
+		copy(o.dep, heads[:n])
+		o.move, o.value = heads[n:n+m], v[0]
 		return o, nil
 	}
 	var err error
+	pooled := false
 	switch s.Policy {
 	case GCN:
 		adj := in.graph.Adjacency()
-		err = firstErr(
-			nn.GCNForward(in.h1, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), s.NodeFeatures, s.Hidden, adj, nn.ReLU, in.scr),
-			nn.GCNForward(in.h2, in.h1, 1, in.p("gnn.w2"), in.p("gnn.b2"), s.Hidden, s.Embed, adj, nn.Identity, in.scr),
-		)
+		if s.Head != PerNodeHead {
+			err = nn.GCNEncoderForward(in.pool, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), in.p("gnn.w2"), in.p("gnn.b2"), s.NodeFeatures, s.Hidden, s.Embed, adj, nn.ReLU, in.scr)
+			pooled = true
+		} else {
+			err = firstErr(
+				nn.GCNForward(in.h1, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), s.NodeFeatures, s.Hidden, adj, nn.ReLU, in.scr),
+				nn.GCNForward(in.h2, in.h1, 1, in.p("gnn.w2"), in.p("gnn.b2"), s.Hidden, s.Embed, adj, nn.Identity, in.scr),
+			)
+		}
 	case GAT:
 		err = firstErr(
 			nn.GATForward(in.h1, nodeX, 1, in.p("gnn.w1"), in.p("gnn.asrc1"), in.p("gnn.adst1"), in.p("gnn.b1"), s.NodeFeatures, in.graph, s.GATHeads, s.Hidden, true, nn.ELU, in.scr),
 			nn.GATForward(in.h2, in.h1, 1, in.p("gnn.w2"), in.p("gnn.asrc2"), in.p("gnn.adst2"), in.p("gnn.b2"), s.GATHeads*s.Hidden, in.graph, 1, s.Embed, false, nn.Identity, in.scr),
 		)
 	}
-	if err == nil {
+	if err == nil && !pooled {
 		err = nn.MeanPoolForward(in.pool, in.h2, n, 1, s.Embed)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if s.Head == PerNodeHead {
+		heads := in.heads[:n*(1+m)]
 		err = firstErr(
 			nn.DenseForward(in.t1[:n*t], in.h2, n, in.p("node.w"), in.p("node.b"), s.Embed, t, nn.Tanh),
-			nn.DenseForward(o.dep, in.t1[:n*t], n, in.p("score.w"), in.p("score.b"), t, 1, nn.Identity),
-			nn.DenseForward(o.move, in.t1[:n*t], n, in.p("move.w"), in.p("move.b"), t, m, nn.Identity),
+			nn.HeadsForward(heads, in.t1[:n*t], n, in.hw, in.hb, t, in.houts, in.scr),
 			nn.DenseForward(in.v1, in.pool, 1, in.p("vf.w1"), in.p("vf.b1"), s.Embed, t, nn.Tanh),
 		)
 		if err != nil {
@@ -275,24 +305,25 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 		if err := nn.DenseForward(v[:], in.v1, 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
 			return nil, err
 		}
+		for i := range n {
+			row := heads[i*(1+m) : (i+1)*(1+m)]
+			o.dep[i] = row[0]
+			copy(o.move[i*m:(i+1)*m], row[1:])
+		}
 		o.value = v[0]
 		return o, nil
 	}
-	copy(in.z, in.pool)
-	copy(in.z[s.Embed:], flat)
+	heads := in.heads[:n+m+1]
+	in.xs = [2][]float64{in.pool, flat}
 	err = firstErr(
-		nn.DenseForward(in.t1[:t], in.z, 1, in.p("trunk.w"), in.p("trunk.b"), s.Embed+s.FlatSize, t, nn.Tanh),
-		nn.DenseForward(o.dep, in.t1[:t], 1, in.p("dep.w"), in.p("dep.b"), t, s.Nodes, nn.Identity),
-		nn.DenseForward(o.move, in.t1[:t], 1, in.p("move.w"), in.p("move.b"), t, m, nn.Identity),
+		nn.DenseCatForward(in.t1[:t], in.xs[:], 1, in.p("trunk.w"), in.p("trunk.b"), in.xw, t, nn.Tanh),
+		nn.HeadsForward(heads, in.t1[:t], 1, in.hw, in.hb, t, in.houts, in.scr),
 	)
 	if err != nil {
 		return nil, err
 	}
-	var v [1]float64
-	if err := nn.DenseForward(v[:], in.t1[:t], 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
-		return nil, err
-	}
-	o.value = v[0]
+	copy(o.dep, heads[:n])
+	o.move, o.value = heads[n:n+m], heads[n+m]
 	return o, nil
 }
 
@@ -305,25 +336,36 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// actScratch is actionFrom's scratch: the log-softmax and softmax of the
+// deployment and move logits.
+type actScratch struct {
+	lsDep, pDep, lsMove, pMove []float64
+	mx                         [1]float64
+}
+
+func newActScratch(nodes, moves int) *actScratch {
+	return &actScratch{lsDep: make([]float64, nodes), pDep: make([]float64, nodes), lsMove: make([]float64, moves), pMove: make([]float64, moves)}
+}
+
 // actionFrom samples (or, if greedy, takes the argmax of) an action from a
-// forward output and returns it with its log-probability. lsDep and lsMove
-// are scratch of the logits' sizes.
-func actionFrom(o *forwardOut, moves int, perNode, greedy bool, rng *rand.Rand, lsDep, lsMove []float64) (envs.Action, float64) {
+// forward output and returns it with its log-probability, computed as the
+// loss computes it (softmaxRows).
+func actionFrom(o *forwardOut, moves int, perNode, greedy bool, rng *rand.Rand, sc *actScratch) (envs.Action, float64) {
 	n := len(o.dep)
-	logSoftmaxRows(lsDep, o.dep, 1, n)
-	d := pick(lsDep, greedy, rng)
+	softmaxRows(sc.lsDep[:n], sc.pDep[:n], o.dep, 1, n, sc.mx[:])
+	d := pick(sc.lsDep[:n], sc.pDep[:n], greedy, rng)
 	row := o.move[:moves]
 	if perNode {
 		row = o.move[d*moves : d*moves+moves]
 	}
-	logSoftmaxRows(lsMove[:moves], row, 1, moves)
-	mv := pick(lsMove[:moves], greedy, rng)
-	return envs.Action{Deployment: d, Move: mv}, lsDep[d] + lsMove[mv]
+	softmaxRows(sc.lsMove[:moves], sc.pMove[:moves], row, 1, moves, sc.mx[:])
+	mv := pick(sc.lsMove[:moves], sc.pMove[:moves], greedy, rng)
+	return envs.Action{Deployment: d, Move: mv}, sc.lsDep[d] + sc.lsMove[mv]
 }
 
-// pick samples an index from log-probabilities by inverse CDF, or takes the
-// most likely one (the lowest index on ties).
-func pick(logp []float64, greedy bool, rng *rand.Rand) int {
+// pick samples an index from probabilities p by inverse CDF, or takes the
+// most likely one by its log-probability (the lowest index on ties).
+func pick(logp, p []float64, greedy bool, rng *rand.Rand) int {
 	if greedy {
 		best := 0
 		for i, v := range logp {
@@ -335,11 +377,11 @@ func pick(logp []float64, greedy bool, rng *rand.Rand) int {
 	}
 	u := rng.Float64()
 	var c float64
-	for i, v := range logp {
-		c += math.Exp(v)
+	for i, v := range p {
+		c += v
 		if u < c {
 			return i
 		}
 	}
-	return len(logp) - 1
+	return len(p) - 1
 }

@@ -12,14 +12,13 @@ import (
 // Policy is a trained network used for acting: greedily (argmax) or by
 // sampling. It does not train. It is not safe for concurrent use.
 type Policy struct {
-	spec   NetSpec
-	lay    *layout
-	theta  []float64
-	inf    *inference
-	nodes  []float64
-	flat   []float64
-	lsDep  []float64
-	lsMove []float64
+	spec  NetSpec
+	lay   *layout
+	theta []float64
+	inf   *inference
+	nodes []float64
+	flat  []float64
+	act   *actScratch
 }
 
 // Policy returns a policy that acts with the trainer's current weights
@@ -57,7 +56,7 @@ func newPolicy(spec NetSpec, lay *layout, theta []float64, nodes int, edges [][2
 	return &Policy{
 		spec: spec, lay: lay, theta: theta, inf: inf,
 		nodes: make([]float64, nodes*spec.NodeFeatures), flat: make([]float64, spec.FlatSize),
-		lsDep: make([]float64, nodes), lsMove: make([]float64, spec.Moves),
+		act: newActScratch(nodes, spec.Moves),
 	}, nil
 }
 
@@ -89,7 +88,7 @@ func (p *Policy) Act(obs envs.Observation, greedy bool, rng *rand.Rand) (envs.Ac
 	if err != nil {
 		return envs.Action{}, 0, err
 	}
-	a, _ := actionFrom(out, p.spec.Moves, p.spec.Head == PerNodeHead, greedy, rng, p.lsDep, p.lsMove)
+	a, _ := actionFrom(out, p.spec.Moves, p.spec.Head == PerNodeHead, greedy, rng, p.act)
 	return a, out.value, nil
 }
 

@@ -66,8 +66,7 @@ type Trainer struct {
 	inf      *inference
 	graphs   map[int]*lossGraph
 	roll     *rollout
-	lsDep    []float64
-	lsMove   []float64
+	act      *actScratch
 	flatBuf  []float64
 	nodesBuf []float64
 	lastLoss lossStats
@@ -113,11 +112,11 @@ func newTrainer(env envs.Env, spec NetSpec, h Hyperparameters, seed uint64) (*Tr
 	t := &Trainer{
 		env: env, spec: spec, hyper: h, lay: lay, seed: seed,
 		theta: make([]float64, lay.total), grad: make([]float64, lay.total),
-		opt:    newAdam(lay.total, h.AdamEpsilon),
-		pcg:    rand.NewPCG(seed, 0xa3c59ac2b1f1d7e5),
-		graphs: map[int]*lossGraph{},
-		roll:   newRollout(h.NSteps, spec.FlatSize, spec.Nodes*spec.NodeFeatures),
-		lsDep:  make([]float64, spec.Nodes), lsMove: make([]float64, spec.Moves),
+		opt:     newAdam(lay.total, h.AdamEpsilon),
+		pcg:     rand.NewPCG(seed, 0xa3c59ac2b1f1d7e5),
+		graphs:  map[int]*lossGraph{},
+		roll:    newRollout(h.NSteps, spec.FlatSize, spec.Nodes*spec.NodeFeatures),
+		act:     newActScratch(spec.Nodes, spec.Moves),
 		flatBuf: make([]float64, spec.FlatSize), nodesBuf: make([]float64, spec.Nodes*spec.NodeFeatures),
 	}
 	t.rng = rand.New(t.pcg)
@@ -220,7 +219,7 @@ func (t *Trainer) collect(ctx context.Context) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		a, logp := actionFrom(out, t.spec.Moves, t.spec.Head == PerNodeHead, false, t.rng, t.lsDep, t.lsMove)
+		a, logp := actionFrom(out, t.spec.Moves, t.spec.Head == PerNodeHead, false, t.rng, t.act)
 		res, err := t.env.Step(a)
 		if err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", t.counters.Steps, err)
@@ -350,13 +349,13 @@ func (t *Trainer) step(mb []int, lr float64) error {
 	if t.hyper.NormalizeAdvantage && len(mb) > 1 {
 		normalize(bt.adv)
 	}
-	clear(t.grad)
-	if err := lg.run(t.lay, t.grad); err != nil {
+	if err := lg.exec(); err != nil {
 		return err
 	}
 	t.lastLoss = lg.loss.stats
-	clipGradNorm(t.grad, t.hyper.MaxGradNorm)
-	t.opt.update(t.theta, t.grad, lr)
+	// Clip the gradient's norm and step, in one pass over the parameters.
+	coef, _ := clipCoef(lg.grad, t.hyper.MaxGradNorm)
+	t.opt.updateScaled(t.theta, lg.grad, lr, coef)
 	t.counters.Updates++
 	return nil
 }

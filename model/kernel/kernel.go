@@ -1,6 +1,7 @@
 // Package kernel holds the dense float64 numeric kernels the networks are
 // built from: matrix products and element-wise helpers on row-major
-// slices. They are the hot loops of training and inference; everything
+// slices (bias and activation passes and their derivatives, exp and tanh,
+// the Adam step). They are the hot loops of training and inference; everything
 // above them (gorgonia ops, networks, PPO) calls them instead of looping
 // itself.
 //
@@ -25,6 +26,13 @@
 // pure-Go builds differ from each other in the same way. Unlike the
 // reference BLAS, zeros in A are not skipped, so NaNs and infinities in B
 // propagate through them (alpha == 0 does skip A and B entirely).
+//
+// The element-wise kernels (elem.go) use no fused multiply-adds except in
+// Exp and Tanh, so their SIMD and pure-Go versions agree bit for bit; Exp
+// and Tanh are vectorised approximations in the SIMD build (a few units in
+// the last place from math.Exp and math.Tanh, which the pure-Go build
+// uses), element-wise, so a value's result does not depend on its
+// neighbours or its position in the slice.
 package kernel
 
 import (

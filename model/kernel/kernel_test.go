@@ -457,3 +457,187 @@ func TestVectorHelpers(t *testing.T) {
 		}
 	}
 }
+
+func TestElementwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, mn := range [][2]int{{1, 1}, {3, 5}, {11, 64}, {704, 64}, {2, 13}, {5, 27}, {4, 4}} {
+		m, n := mn[0], mn[1]
+		x := randSlice(rng, m*n)
+		x[0] = math.NaN()
+		b := randSlice(rng, n)
+		for _, bias := range [][]float64{nil, b} {
+			got := slices.Clone(x)
+			AddBiasReLU(got, m, n, bias)
+			for i := range m {
+				for j := range n {
+					z := x[i*n+j]
+					if bias != nil {
+						z += bias[j]
+					}
+					if z < 0 {
+						z = 0
+					}
+					if g := got[i*n+j]; g != z && !(math.IsNaN(g) && math.IsNaN(z)) {
+						t.Fatalf("AddBiasReLU %dx%d bias=%t: [%d][%d] = %v, want %v", m, n, bias != nil, i, j, g, z)
+					}
+				}
+			}
+		}
+		for _, bias := range [][]float64{nil, b} {
+			got, want := slices.Clone(x), slices.Clone(x)
+			s := randSlice(rng, m*n)
+			ws := slices.Clone(s)
+			AddBiasReLUAxpy(got, m, n, bias, 0.3, s)
+			AddBiasReLU(want, m, n, bias)
+			Axpy(0.3, want, ws)
+			for i := range got {
+				if got[i] != want[i] && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) || s[i] != ws[i] && !(math.IsNaN(s[i]) && math.IsNaN(ws[i])) {
+					t.Fatalf("AddBiasReLUAxpy %dx%d bias=%t: [%d] = %v, %v; want %v, %v", m, n, bias != nil, i, got[i], s[i], want[i], ws[i])
+				}
+			}
+		}
+		y := randSlice(rng, m*n)
+		y[len(y)-1] = 0
+		gy := randSlice(rng, m*n)
+		for _, withSum := range []bool{false, true} {
+			var sum, sumT []float64
+			if withSum {
+				sum, sumT = slices.Clone(b), slices.Clone(b)
+			}
+			dz := make([]float64, m*n)
+			ReLUGrad(dz, gy, y, m, n, sum)
+			want := make([]float64, m*n)
+			for i, v := range y {
+				if v > 0 {
+					want[i] = gy[i]
+				}
+			}
+			if !slices.Equal(dz, want) {
+				t.Fatalf("ReLUGrad %dx%d: %v, want %v", m, n, dz, want)
+			}
+			if withSum {
+				ws := slices.Clone(b)
+				SumRows(ws, want, m, n)
+				if !slices.Equal(sum, ws) {
+					t.Fatalf("ReLUGrad %dx%d sum: %v, want %v", m, n, sum, ws)
+				}
+			}
+			TanhGrad(dz, gy, y, m, n, sumT)
+			for i, v := range y {
+				want[i] = gy[i] * (1 - v*v)
+			}
+			if !slices.Equal(dz, want) {
+				t.Fatalf("TanhGrad %dx%d: %v, want %v", m, n, dz, want)
+			}
+			if withSum {
+				ws := slices.Clone(b)
+				SumRows(ws, want, m, n)
+				if !slices.Equal(sumT, ws) {
+					t.Fatalf("TanhGrad %dx%d sum: %v, want %v", m, n, sumT, ws)
+				}
+			}
+		}
+	}
+}
+
+func TestAdamStep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	for _, n := range []int{0, 1, 3, 4, 7, 64, 131} {
+		p, g := randSlice(rng, n), randSlice(rng, n)
+		m, v := randSlice(rng, n), randSlice(rng, n)
+		for i := range v {
+			v[i] = math.Abs(v[i])
+		}
+		a := Adam{Beta1: 0.9, Beta2: 0.999, Scale: 0.7, StepSize: 3e-4 / 0.1, SqrtBias2: math.Sqrt(0.001), Eps: 1e-8}
+		wp, wm, wv := slices.Clone(p), slices.Clone(m), slices.Clone(v)
+		for i := range wp {
+			gi := a.Scale * g[i]
+			wm[i] = a.Beta1*wm[i] + (1-a.Beta1)*gi
+			wv[i] = a.Beta2*wv[i] + (1-a.Beta2)*gi*gi
+			wp[i] -= a.StepSize * wm[i] / (math.Sqrt(wv[i])/a.SqrtBias2 + a.Eps)
+		}
+		a.Step(p, g, m, v)
+		if !slices.Equal(p, wp) || !slices.Equal(m, wm) || !slices.Equal(v, wv) {
+			t.Fatalf("Adam.Step n=%d differs from the scalar formula", n)
+		}
+	}
+}
+
+func TestExpTanh(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	var xs []float64
+	for range 5000 {
+		xs = append(xs, (2*rng.Float64()-1)*20, (2*rng.Float64()-1)*2, (2*rng.Float64()-1)*750)
+	}
+	xs = append(xs, 0, math.Copysign(0, -1), 1e-300, -1e-300, 0.625, -0.625, 0.6249999, 709.78, 709.7827128933839, 709.79,
+		-708.39, -708.4, -745.13, -745.14, -746, 1000, -1000, math.Inf(1), math.Inf(-1), math.NaN(), 1e-10, -3e-9, 44, -44, 19.06, 300)
+	for _, n := range []int{len(xs), 1, 2, 3, 5, 7} {
+		in := xs[:n]
+		got := slices.Clone(in)
+		Exp(got)
+		for i, x := range in {
+			want := math.Exp(x)
+			if x > 700 && x <= 709.782712893384 {
+				want = math.Exp(x-10) * math.Exp(10) // math.Exp on amd64 overflows early
+			}
+			g := got[i]
+			switch {
+			case g == math.Exp(x):
+				// the portable build's math.Exp
+			case math.IsNaN(want):
+				if !math.IsNaN(g) {
+					t.Fatalf("Exp(%v) = %v, want NaN", x, g)
+				}
+			case math.IsInf(want, 0) || want == 0:
+				if g != want {
+					t.Fatalf("Exp(%v) = %v, want %v", x, g, want)
+				}
+			case want < 2.2250738585072014e-308:
+				if math.Abs(g-want) > 1e-323 {
+					t.Fatalf("Exp(%v) = %v, want %v", x, g, want)
+				}
+			case math.Abs(g-want) > 6e-16*want:
+				t.Fatalf("Exp(%v) = %v, want %v (rel err %.2g)", x, g, want, math.Abs(g-want)/want)
+			}
+		}
+		got = slices.Clone(in)
+		Tanh(got)
+		for i, x := range in {
+			want := math.Tanh(x)
+			g := got[i]
+			if math.IsNaN(want) {
+				if !math.IsNaN(g) {
+					t.Fatalf("Tanh(%v) = %v, want NaN", x, g)
+				}
+				continue
+			}
+			if math.Abs(g-want) > 8e-16*math.Abs(want) {
+				t.Fatalf("Tanh(%v) = %v, want %v (rel err %.2g)", x, g, want, math.Abs(g-want)/math.Abs(want))
+			}
+		}
+	}
+}
+
+func BenchmarkExp(b *testing.B) {
+	x := make([]float64, 1664)
+	y := make([]float64, len(x))
+	for i := range x {
+		x[i] = -float64(i%26) * 0.3
+	}
+	for b.Loop() {
+		copy(y, x)
+		Exp(y)
+	}
+}
+
+func BenchmarkTanh(b *testing.B) {
+	x := make([]float64, 4096)
+	y := make([]float64, len(x))
+	for i := range x {
+		x[i] = float64(i%26)*0.2 - 2.6
+	}
+	for b.Loop() {
+		copy(y, x)
+		Tanh(y)
+	}
+}

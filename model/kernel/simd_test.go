@@ -19,4 +19,7 @@ func TestPortableFallback(t *testing.T) {
 	}
 	TestVectorHelpers(t)
 	TestAddRowVectorSumRows(t)
+	TestElementwise(t)
+	TestAdamStep(t)
+	TestExpTanh(t)
 }

@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/grlscaler/grlscaler/model/kernel"
 )
 
 // Activation is the element-wise non-linearity applied at the end of a layer.
@@ -47,15 +49,9 @@ func (a Activation) check() error {
 func applyAct(a Activation, v []float64) {
 	switch a {
 	case Tanh:
-		for i, z := range v {
-			v[i] = math.Tanh(z)
-		}
+		kernel.Tanh(v)
 	case ReLU:
-		for i, z := range v {
-			if z < 0 {
-				v[i] = 0
-			}
-		}
+		kernel.AddBiasReLU(v, 1, len(v), nil)
 	case ELU:
 		for i, z := range v {
 			if z <= 0 {
@@ -63,6 +59,39 @@ func applyAct(a Activation, v []float64) {
 			}
 		}
 	}
+}
+
+// actGrad returns dZ = gy ⊙ act'(z) for the m x n output y: gy itself for
+// Identity (no copy), otherwise dz filled as actBackward does. If db is
+// not nil it is set to the column sums of dZ (a bias gradient), in the
+// same pass where the kernels allow.
+func actGrad(a Activation, dz, gy, y []float64, m, n int, db []float64) []float64 {
+	if db != nil {
+		clear(db[:n])
+	}
+	return actGradAcc(a, dz, gy, y, m, n, db)
+}
+
+// actGradAcc is actGrad adding the column sums into db instead of setting
+// them.
+func actGradAcc(a Activation, dz, gy, y []float64, m, n int, db []float64) []float64 {
+	switch a {
+	case Identity:
+		if db != nil {
+			kernel.SumRows(db, gy, m, n)
+		}
+		return gy[:m*n]
+	case ReLU:
+		kernel.ReLUGrad(dz, gy, y, m, n, db)
+	case Tanh:
+		kernel.TanhGrad(dz, gy, y, m, n, db)
+	default:
+		actBackward(a, dz, gy, y[:m*n])
+		if db != nil {
+			kernel.SumRows(db, dz, m, n)
+		}
+	}
+	return dz[:m*n]
 }
 
 // actBackward sets dz = gy * act'(z) from the activation's output y alone,
@@ -76,17 +105,9 @@ func actBackward(a Activation, dz, gy, y []float64) {
 	case Identity:
 		copy(dz, gy)
 	case Tanh:
-		for i, v := range y {
-			dz[i] = gy[i] * (1 - v*v)
-		}
+		kernel.TanhGrad(dz, gy, y, 1, len(y), nil)
 	case ReLU:
-		for i, v := range y {
-			if v > 0 {
-				dz[i] = gy[i]
-			} else {
-				dz[i] = 0
-			}
-		}
+		kernel.ReLUGrad(dz, gy, y, 1, len(y), nil)
 	case ELU:
 		for i, v := range y {
 			if v > 0 {
@@ -96,4 +117,17 @@ func actBackward(a Activation, dz, gy, y []float64) {
 			}
 		}
 	}
+}
+
+// biasAct adds b (length n, or nil) to every row of the m x n matrix v and
+// applies act.
+func biasAct(a Activation, v []float64, m, n int, b []float64) {
+	if a == ReLU {
+		kernel.AddBiasReLU(v, m, n, b)
+		return
+	}
+	if b != nil {
+		kernel.AddRowVector(v, m, n, b)
+	}
+	applyAct(a, v[:m*n])
 }

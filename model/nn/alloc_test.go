@@ -31,6 +31,17 @@ func TestForwardFunctionsDoNotAllocate(t *testing.T) {
 	gcnScratch := make([]float64, GCNScratchLen(testN, b, f, hid))
 	gatScratch := make([]float64, GATScratchLen(testN, b, heads, o))
 	lse := make([]float64, rows)
+	pool := make([]float64, b*o)
+	encScratch := make([]float64, GCNEncoderScratchLen(testN, b, f, hid))
+	poolScratch := make([]float64, GCNMeanPoolScratchLen(b, hid))
+	w2 := randSlice(rng, hid*o, 1)
+	xs := [][]float64{x[:rows*2], x[rows*2 : rows*4]}
+	wcat := randSlice(rng, 4*hid, 1)
+	hw := [][]float64{wsmall[:hid*2], wsmall[hid*2 : hid*3]}
+	hb := [][]float64{bias[:2], bias[2:3]}
+	houts := []int{2, 1}
+	headsScratch := make([]float64, HeadsScratchLen(hid, houts))
+	catIns := []int{2, 2}
 
 	cases := []struct {
 		name string
@@ -52,6 +63,14 @@ func TestForwardFunctionsDoNotAllocate(t *testing.T) {
 		{"MeanPoolForward", func() error { return MeanPoolForward(dst[:b*hid], xh, testN, b, hid) }},
 		{"LogSoftmaxForward", func() error { return LogSoftmaxForward(dst, xh, rows, hid) }},
 		{"LogSumExpForward", func() error { return LogSumExpForward(lse, xh, rows, hid) }},
+		{"GCNMeanPoolForward", func() error {
+			return GCNMeanPoolForward(pool, xh, b, w2, nil, hid, o, g.Adjacency(), poolScratch)
+		}},
+		{"GCNEncoderForward", func() error {
+			return GCNEncoderForward(pool, x, b, w, bias, w2, nil, f, hid, o, g.Adjacency(), ReLU, encScratch)
+		}},
+		{"DenseCatForward", func() error { return DenseCatForward(dst, xs, rows, wcat, bias, catIns, hid, Tanh) }},
+		{"HeadsForward", func() error { return HeadsForward(dsmall[:rows*3], xh, rows, hw, hb, hid, houts, headsScratch) }},
 	}
 	for _, c := range cases {
 		var err error
@@ -81,6 +100,12 @@ func TestOpsDoNotAllocate(t *testing.T) {
 		gatSpec(rng, g, testB, 4, 4, 3, false, true, ELU),
 		meanPoolSpec(rng, testN, testB, 4),
 		logSoftmaxSpec(rng, tensor.Shape{testB, 6}),
+		gcnPoolSpec(rng, g, testB, 3, 4, true),
+		encoderSpec(rng, g, testB, 3, 6, 4, true, ReLU, true),
+		encoderSpec(rng, g, testB, 3, 6, 4, true, Tanh, false),
+		encoderSpec(rng, g, testB, 6, 4, 3, true, ReLU, true),
+		denseCatSpec(rng, 7, []int{3, 4}, 4, true, Tanh, []bool{false, true}),
+		headsSpec(rng, 7, 4, []int{3, 5, 1}, true),
 	} {
 		run := buildRun(t, sp, sp.data(), randSlice(rng, sp.out.TotalSize(), 1))
 		run.exec(t)
@@ -90,12 +115,15 @@ func TestOpsDoNotAllocate(t *testing.T) {
 			vals[i] = n.Value()
 		}
 		gy := tensor.New(tensor.WithShape(sp.out.Clone()...), tensor.WithBacking(randSlice(rng, sp.out.TotalSize(), 1)))
-		diffVals := append(append([]G.Value(nil), vals...), gy)
+		yv, err := op.Do(vals...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diffVals := append(append([]G.Value(nil), vals...), yv, gy)
 		var diffs []*fusedDiffOp
 		for _, o := range run.grads {
 			diffs = append(diffs, o.Node().Op().(*fusedDiffOp))
 		}
-		var err error
 		step := func() {
 			if _, err = op.Do(vals...); err != nil {
 				return

@@ -127,3 +127,26 @@ func BenchmarkGCNTrainStep(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkGCNEncoderStep is the seed network's encoder (8 -> 64 -> 64,
+// ReLU, mean readout) on a minibatch of 64: forward and backward of the
+// fused op, the observations marked NoGrad.
+func BenchmarkGCNEncoderStep(b *testing.B) {
+	g := benchGraph(b)
+	const batch = 64
+	rng := rand.New(rand.NewPCG(1, 1))
+	rows := benchNodes * batch
+	x := randSlice(rng, rows*benchFeatures, 1)
+	w1, b1 := randSlice(rng, benchFeatures*benchHidden, 0.3), randSlice(rng, benchHidden, 0.1)
+	w2, b2 := randSlice(rng, benchHidden*benchHidden, 0.2), randSlice(rng, benchHidden, 0.1)
+	d := encDims{n: benchNodes, batch: batch, in: benchFeatures, hid: benchHidden, out: benchHidden}
+	l := newEncoderLayer(g.Adjacency(), d, true, true, ReLU)
+	in := [][]float64{x, w1, b1, w2, b2}
+	gy := randSlice(rng, batch*benchHidden, 1)
+	gin := [][]float64{nil, make([]float64, len(w1)), make([]float64, len(b1)), make([]float64, len(w2)), make([]float64, len(b2))}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.forward(in)
+		l.backward(in, gy, gin)
+	}
+}

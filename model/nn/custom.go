@@ -24,7 +24,7 @@ type Layer interface {
 // same buffer ownership, once-per-run backward and preallocation as the
 // built-in ops.
 func Custom(l Layer, children ...*G.Node) (*G.Node, error) {
-	return apply(customLayer{l}, children...)
+	return apply(customLayer{l}, children)
 }
 
 type customLayer struct{ l Layer }

@@ -15,7 +15,7 @@ import (
 // not a 1 x out matrix, so it can be created with gorgonia.NewVector and
 // broadcast over rows without a gorgonia broadcast op). The result is
 // m x out.
-func Dense(x, w, b *G.Node, act Activation) (*G.Node, error) {
+func Dense(x, w, b *G.Node, act Activation, opts ...Option) (*G.Node, error) {
 	m, in, err := matrixShape(x, "x")
 	if err != nil {
 		return nil, fmt.Errorf("nn.Dense: %w", err)
@@ -37,7 +37,7 @@ func Dense(x, w, b *G.Node, act Activation) (*G.Node, error) {
 		}
 		children = append(children, b)
 	}
-	return apply(newDenseLayer(m, in, out, b != nil, act), children...)
+	return apply(newDenseLayer(m, in, out, b != nil, act), children, opts...)
 }
 
 // DenseForward computes dst = act(x·w + b) for row-major x (m x in),
@@ -70,10 +70,7 @@ func DenseForward(dst, x []float64, m int, w, b []float64, in, out int, act Acti
 
 func denseForward(dst, x []float64, m int, w, b []float64, in, out int, act Activation) {
 	kernel.Gemm(false, false, m, out, in, 1, x, in, w, out, 0, dst, out)
-	if b != nil {
-		kernel.AddRowVector(dst, m, out, b)
-	}
-	applyAct(act, dst[:m*out])
+	biasAct(act, dst[:m*out], m, out, b)
 }
 
 type denseLayer struct {
@@ -112,11 +109,15 @@ func (l *denseLayer) forward(in [][]float64) []float64 {
 // backward: with dZ = G ⊙ act'(y), dx = dZ·Wᵀ, dW = xᵀ·dZ, db = Σ_rows dZ.
 func (l *denseLayer) backward(in [][]float64, gy []float64, gin [][]float64) {
 	x, w := in[0], in[1]
-	actBackward(l.act, l.dz, gy, l.y)
-	kernel.Gemm(false, true, l.m, l.in, l.out, 1, l.dz, l.out, w, l.out, 0, gin[0], l.in)
-	kernel.Gemm(true, false, l.in, l.out, l.m, 1, x, l.in, l.dz, l.out, 0, gin[1], l.out)
+	var db []float64
 	if l.bias {
-		clear(gin[2])
-		kernel.SumRows(gin[2], l.dz, l.m, l.out)
+		db = gin[2]
+	}
+	dz := actGrad(l.act, l.dz, gy, l.y, l.m, l.out, db)
+	if gin[0] != nil {
+		kernel.Gemm(false, true, l.m, l.in, l.out, 1, dz, l.out, w, l.out, 0, gin[0], l.in)
+	}
+	if gin[1] != nil {
+		kernel.Gemm(true, false, l.in, l.out, l.m, 1, x, l.in, dz, l.out, 0, gin[1], l.out)
 	}
 }

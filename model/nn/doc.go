@@ -1,7 +1,11 @@
 // Package nn holds the fused graph-neural-network layers of grlscaler's
 // actor-critic: Dense, GCN, GAT, MeanPool and LogSoftmax, each a gorgonia Op
 // with a hand-written backward pass, plus plain forward functions that run the
-// same math without gorgonia for single-observation inference.
+// same math without gorgonia for single-observation inference. Fused
+// compositions of them serve the seed network's hot path: GCNMeanPool and
+// GCNEncoder (GCN layers with a mean readout, which exploit the linearity of
+// the last layer), DenseCat (Dense over a concatenation) and Heads (several
+// linear heads over one input).
 //
 // # Why fused ops
 //
@@ -25,12 +29,16 @@
 //
 // The ops target gorgonia's TapeMachine (v0.9.18): they implement Op, SDOp
 // and UsePreallocDoer, but not ADOp, so the LispMachine is not supported.
-// Forward Do writes into op-owned buffers and returns an op-owned tensor, so
-// a compiled machine that is Reset and re-run does not allocate inside the
+// Forward Do writes into op-owned buffers and hands the machine an op-owned
+// tensor over them (no copy; the gradient nodes keep the output live so
+// the machine cannot overwrite what backward reads, see fusedOp), so a
+// compiled machine that is Reset and re-run does not allocate inside the
 // layers. The backward of an op with several differentiable inputs computes
 // all input gradients once per forward run (the first gradient node to run
 // does the work, keyed by a generation counter the forward bumps) and each
-// gradient node hands out its own buffer.
+// gradient node hands out its own buffer. Inputs that are data rather than
+// functions of parameters (observations) can be marked NoGrad: the op is
+// then not differentiable with respect to them and skips their gradient.
 //
 // An op instance holds per-run state, so a graph (and its machine) must not
 // be run from several goroutines at once; build one graph per goroutine. The

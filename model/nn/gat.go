@@ -29,7 +29,7 @@ const leakySlope = 0.2
 // is added and act applied. x is (N*B) x in, W is in x heads*out, aSrc and
 // aDst are vectors of length heads*out (head h's vector is the h-th slice),
 // b is a vector of the output width or nil. The result is node-major.
-func GAT(x, w, aSrc, aDst, b *G.Node, g *Graph, heads, out int, concat bool, act Activation) (*G.Node, error) {
+func GAT(x, w, aSrc, aDst, b *G.Node, g *Graph, heads, out int, concat bool, act Activation, opts ...Option) (*G.Node, error) {
 	if g == nil {
 		return nil, fmt.Errorf("nn.GAT: graph is nil")
 	}
@@ -67,7 +67,7 @@ func GAT(x, w, aSrc, aDst, b *G.Node, g *Graph, heads, out int, concat bool, act
 		}
 		children = append(children, b)
 	}
-	return apply(l, children...)
+	return apply(l, children, opts...)
 }
 
 // gatDims are the sizes of a GAT layer.
@@ -292,7 +292,7 @@ func (l *gatLayer) backward(in [][]float64, gy []float64, gin [][]float64) {
 	s := l.s
 
 	actBackward(l.act, l.dpre, gy, l.y)
-	if l.bias {
+	if l.bias && gin[4] != nil {
 		clear(gin[4])
 		kernel.SumRows(gin[4], l.dpre, rows, wd)
 	}
@@ -335,11 +335,19 @@ func (l *gatLayer) backward(in [][]float64, gy []float64, gin [][]float64) {
 	}
 	gaSrc, gaDst := gin[2], gin[3]
 	for h := 0; h < hs; h++ {
-		kernel.Gemm(true, false, 1, o, rows, 1, l.dsSrc[h:], hs, s.z[h*o:], ho, 0, gaSrc[h*o:], o)
-		kernel.Gemm(true, false, 1, o, rows, 1, l.dsDst[h:], hs, s.z[h*o:], ho, 0, gaDst[h*o:], o)
+		if gaSrc != nil {
+			kernel.Gemm(true, false, 1, o, rows, 1, l.dsSrc[h:], hs, s.z[h*o:], ho, 0, gaSrc[h*o:], o)
+		}
+		if gaDst != nil {
+			kernel.Gemm(true, false, 1, o, rows, 1, l.dsDst[h:], hs, s.z[h*o:], ho, 0, gaDst[h*o:], o)
+		}
 		kernel.Gemm(false, false, rows, o, 1, 1, l.dsSrc[h:], hs, aSrc[h*o:], o, 1, l.dz[h*o:], ho)
 		kernel.Gemm(false, false, rows, o, 1, 1, l.dsDst[h:], hs, aDst[h*o:], o, 1, l.dz[h*o:], ho)
 	}
-	kernel.Gemm(true, false, d.in, ho, rows, 1, x, d.in, l.dz, ho, 0, gin[1], ho)
-	kernel.Gemm(false, true, rows, d.in, ho, 1, l.dz, ho, w, ho, 0, gin[0], d.in)
+	if gin[1] != nil {
+		kernel.Gemm(true, false, d.in, ho, rows, 1, x, d.in, l.dz, ho, 0, gin[1], ho)
+	}
+	if gin[0] != nil {
+		kernel.Gemm(false, true, rows, d.in, ho, 1, l.dz, ho, w, ho, 0, gin[0], d.in)
+	}
 }

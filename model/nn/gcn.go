@@ -15,7 +15,7 @@ import (
 // (N*B) x in (row n*B+s is node n of sample s), W is in x out, b is a vector
 // of length out or nil, and Â = adj. B is x's rows / N. The result is
 // (N*B) x out, node-major.
-func GCN(x, w, b *G.Node, adj *Adjacency, act Activation) (*G.Node, error) {
+func GCN(x, w, b *G.Node, adj *Adjacency, act Activation, opts ...Option) (*G.Node, error) {
 	if adj == nil {
 		return nil, fmt.Errorf("nn.GCN: adjacency is nil")
 	}
@@ -43,7 +43,7 @@ func GCN(x, w, b *G.Node, adj *Adjacency, act Activation) (*G.Node, error) {
 		}
 		children = append(children, b)
 	}
-	return apply(newGCNLayer(adj, rows/adj.n, in, out, b != nil, act), children...)
+	return apply(newGCNLayer(adj, rows/adj.n, in, out, b != nil, act), children, opts...)
 }
 
 // GCNScratchLen is the scratch length GCNForward needs to run without
@@ -105,10 +105,7 @@ func gcnForward(dst, x []float64, batch int, w, b []float64, in, out int, adj *A
 		kernel.Gemm(false, false, rows, out, in, 1, x, in, w, out, 0, tmp, out)
 		kernel.Gemm(false, false, n, batch*out, n, 1, adj.norm, n, tmp, batch*out, 0, dst, batch*out)
 	}
-	if b != nil {
-		kernel.AddRowVector(dst, rows, out, b)
-	}
-	applyAct(act, dst[:rows*out])
+	biasAct(act, dst[:rows*out], rows, out, b)
 }
 
 type gcnLayer struct {
@@ -155,23 +152,34 @@ func (l *gcnLayer) forward(in [][]float64) []float64 {
 //	in < out (P = Â·x stashed in tmp): dW = Pᵀ·dZ, dP = dZ·Wᵀ, dx = Âᵀ·dP
 //	otherwise:                         dH = Âᵀ·dZ, dW = xᵀ·dH, dx = dH·Wᵀ
 //
-// Âᵀ = Â, but the transposed Gemm keeps the code right for any matrix.
+// Âᵀ is computed as Â: an Adjacency is symmetric by construction (see
+// Adjacency), and the plain product skips packing the transpose. Without
+// dx (x marked NoGrad) the in < out case needs one product instead of
+// three.
 func (l *gcnLayer) backward(in [][]float64, gy []float64, gin [][]float64) {
 	x, w := in[0], in[1]
 	n, bt := l.adj.n, l.batch
 	rows := n * bt
-	actBackward(l.act, l.dz, gy, l.y)
-	if l.in < l.out {
-		kernel.Gemm(true, false, l.in, l.out, rows, 1, l.tmp, l.in, l.dz, l.out, 0, gin[1], l.out)
-		kernel.Gemm(false, true, rows, l.in, l.out, 1, l.dz, l.out, w, l.out, 0, l.back, l.in)
-		kernel.Gemm(true, false, n, bt*l.in, n, 1, l.adj.norm, n, l.back, bt*l.in, 0, gin[0], bt*l.in)
-	} else {
-		kernel.Gemm(true, false, n, bt*l.out, n, 1, l.adj.norm, n, l.dz, bt*l.out, 0, l.back, bt*l.out)
-		kernel.Gemm(true, false, l.in, l.out, rows, 1, x, l.in, l.back, l.out, 0, gin[1], l.out)
-		kernel.Gemm(false, true, rows, l.in, l.out, 1, l.back, l.out, w, l.out, 0, gin[0], l.in)
-	}
+	var db []float64
 	if l.bias {
-		clear(gin[2])
-		kernel.SumRows(gin[2], l.dz, rows, l.out)
+		db = gin[2]
+	}
+	dz := actGrad(l.act, l.dz, gy, l.y, rows, l.out, db)
+	if l.in < l.out {
+		if gin[1] != nil {
+			kernel.Gemm(true, false, l.in, l.out, rows, 1, l.tmp, l.in, dz, l.out, 0, gin[1], l.out)
+		}
+		if gin[0] != nil {
+			kernel.Gemm(false, true, rows, l.in, l.out, 1, dz, l.out, w, l.out, 0, l.back, l.in)
+			kernel.Gemm(false, false, n, bt*l.in, n, 1, l.adj.norm, n, l.back, bt*l.in, 0, gin[0], bt*l.in)
+		}
+	} else if gin[0] != nil || gin[1] != nil {
+		kernel.Gemm(false, false, n, bt*l.out, n, 1, l.adj.norm, n, dz, bt*l.out, 0, l.back, bt*l.out)
+		if gin[1] != nil {
+			kernel.Gemm(true, false, l.in, l.out, rows, 1, x, l.in, l.back, l.out, 0, gin[1], l.out)
+		}
+		if gin[0] != nil {
+			kernel.Gemm(false, true, rows, l.in, l.out, 1, l.back, l.out, w, l.out, 0, gin[0], l.in)
+		}
 	}
 }

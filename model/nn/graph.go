@@ -41,6 +41,9 @@ type Graph struct {
 type Adjacency struct {
 	n    int
 	norm []float64
+	// colMean[j] = (1/N) Σ_i Â[i][j]: the weight of node j in the mean
+	// over nodes of Â·x (GCNMeanPool).
+	colMean []float64
 	// fingerprint identifies the matrix in op hashes, so gorgonia never
 	// merges two GCN nodes over different graphs.
 	fingerprint uint64
@@ -93,6 +96,15 @@ func NewGraph(nodes int, edges [][2]int) (*Graph, error) {
 		}
 	}
 	a.fingerprint = h.Sum64()
+	a.colMean = make([]float64, nodes)
+	for i := 0; i < nodes; i++ {
+		for j := 0; j < nodes; j++ {
+			a.colMean[j] += a.norm[i*nodes+j]
+		}
+	}
+	for j := range a.colMean {
+		a.colMean[j] /= float64(nodes)
+	}
 	g.adj = a
 	return g, nil
 }

@@ -40,7 +40,7 @@ func LogSoftmax(x *G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("nn.LogSoftmax: %w", err)
 	}
 	l := &logSoftmaxLayer{shape: s.Clone(), m: m, k: k, y: make([]float64, m*k)}
-	return apply(l, x)
+	return apply(l, []*G.Node{x})
 }
 
 // LogSoftmaxForward sets dst (m x k) to the row-wise log-softmax of x. dst
@@ -134,6 +134,9 @@ func (l *logSoftmaxLayer) forward(in [][]float64) []float64 {
 // backward: dx_j = g_j - softmax_j Σ_k g_k, with softmax = exp(y).
 func (l *logSoftmaxLayer) backward(_ [][]float64, gy []float64, gin [][]float64) {
 	gx := gin[0]
+	if gx == nil {
+		return
+	}
 	for i := 0; i < l.m; i++ {
 		g := gy[i*l.k : i*l.k+l.k]
 		var sum float64

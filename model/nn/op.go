@@ -30,7 +30,10 @@ type layer interface {
 	// buffer (which backward may read) and returns it. Inputs are validated.
 	forward(in [][]float64) []float64
 	// backward overwrites gin[i] with dL/d(input i) given the same inputs
-	// as the last forward and gy = dL/d(output).
+	// as the last forward and gy = dL/d(output). gin[i] is nil for an input
+	// marked NoGrad: its gradient is not wanted and need not be computed.
+	// backward may read the buffer forward returned (the op keeps it
+	// intact until then, see fusedOp) but must not write it.
 	backward(in [][]float64, gy []float64, gin [][]float64)
 }
 
@@ -42,17 +45,26 @@ var opSeq atomic.Uint64
 
 // fusedOp adapts a layer to gorgonia's Op, SDOp and UsePreallocDoer.
 //
-// Buffer ownership: forward writes into the layer's buffers and Do copies
-// the result into outT, an op-owned tensor handed to the machine. The copy
-// (one pass over the output, negligible next to the Gemms) keeps the stash
-// private: the TapeMachine lets later element-wise ops overwrite a node's
-// value in place once its register is dead (see Output), which must not
-// corrupt what backward reads.
+// Buffer ownership: forward writes into the layer's buffers and Do hands
+// the machine outT, an op-owned tensor over the very buffer forward
+// returned, without copying it. What backward reads of that buffer (the
+// activations it stashes) must survive until backward runs, although the
+// TapeMachine lets a later element-wise op overwrite a node's value in
+// place once its register is dead (see Output). So every gradient node
+// takes the forward node as an argument: that keeps the output's register
+// live until the last gradient node of the op has run, and the compiler
+// never hands a live register to an in-place op. After backward, an
+// in-place op may scribble on the buffer; the next forward rewrites it.
+//
+// Inputs marked NoGrad (data such as observations) are not differentiable
+// (DiffWRT), get no gradient node, and backward is told not to compute
+// their gradient.
 type fusedOp struct {
-	l   layer
-	id  uint64
-	ins []tensor.Shape
-	out tensor.Shape
+	l      layer
+	id     uint64
+	ins    []tensor.Shape
+	out    tensor.Shape
+	noGrad []bool
 
 	// fwdGen counts forward runs; bwdGen is the fwdGen whose gradients are
 	// in gradD. The first gradient node to run after a forward computes
@@ -64,6 +76,7 @@ type fusedOp struct {
 	outD   []float64
 	gradT  []*tensor.Dense
 	gradD  [][]float64
+	gin    [][]float64 // gradD with nil for NoGrad inputs, for backward
 }
 
 func newFusedOp(l layer) *fusedOp {
@@ -73,15 +86,45 @@ func newFusedOp(l layer) *fusedOp {
 		id:     opSeq.Add(1),
 		ins:    ins,
 		out:    l.outShape(),
+		noGrad: make([]bool, len(ins)),
 		inData: make([][]float64, len(ins)),
 		gradT:  make([]*tensor.Dense, len(ins)),
 		gradD:  make([][]float64, len(ins)),
+		gin:    make([][]float64, len(ins)),
 	}
 }
 
+// Option configures a layer op when it is built.
+type Option func(*options)
+
+type options struct {
+	noGrad []*G.Node
+}
+
+// NoGrad marks the given argument nodes of a layer (typically its data
+// input x: observations, not functions of parameters) as constants: the
+// op is not differentiable with respect to them, so gorgonia.Grad builds
+// no gradient node for them and backward skips their gradient (for the
+// first layer of a network, a whole matrix product). gorgonia.Grad with
+// respect to such a node then fails, as for any non-differentiable input.
+func NoGrad(nodes ...*G.Node) Option {
+	return func(o *options) { o.noGrad = append(o.noGrad, nodes...) }
+}
+
 // apply builds the node of a fresh op instance over children.
-func apply(l layer, children ...*G.Node) (*G.Node, error) {
+func apply(l layer, children []*G.Node, opts ...Option) (*G.Node, error) {
 	op := newFusedOp(l)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	for i, c := range children {
+		for _, ng := range o.noGrad {
+			if ng != nil && c == ng {
+				op.noGrad[i] = true
+			}
+		}
+	}
 	n, err := G.ApplyOp(op, children...)
 	if err != nil {
 		return nil, fmt.Errorf("nn.%s: %w", l.kind(), err)
@@ -129,15 +172,15 @@ func checkShapes(want []tensor.Shape, ds []G.DimSizer) error {
 	return nil
 }
 
-// Do implements gorgonia.Op. It returns an op-owned tensor that the next
-// Do overwrites; it allocates only on the first call.
+// Do implements gorgonia.Op. It returns an op-owned tensor over the
+// layer's output buffer (no copy; see fusedOp) that the next Do
+// overwrites; it allocates only on the first call.
 func (op *fusedOp) Do(vals ...G.Value) (G.Value, error) {
 	y, err := op.run(vals)
 	if err != nil {
 		return nil, err
 	}
-	ensureDense(&op.outT, &op.outD, op.out)
-	copy(op.outD, y)
+	wrapDense(&op.outT, &op.outD, y, op.out)
 	return op.outT, nil
 }
 
@@ -219,28 +262,33 @@ func (op *fusedOp) String() string {
 	return b.String()
 }
 
-// DiffWRT implements gorgonia.SDOp: every input of every layer here is
-// differentiable (graph structure is captured in the op, not an input).
+// DiffWRT implements gorgonia.SDOp: every input is differentiable except
+// those marked NoGrad (graph structure is captured in the op, not an
+// input).
 func (op *fusedOp) DiffWRT(inputs int) []bool {
 	d := make([]bool, inputs)
 	for i := range d {
-		d[i] = true
+		d[i] = i >= len(op.noGrad) || !op.noGrad[i]
 	}
 	return d
 }
 
 // SymDiff implements gorgonia.SDOp. Gradient node i takes the forward
-// inputs and the output gradient and yields dL/d(input i); all of them share
-// one backward computation per forward run.
+// inputs, the forward output (to keep it live, see fusedOp) and the output
+// gradient and yields dL/d(input i); all of them share one backward
+// computation per forward run. NoGrad inputs get no gradient node (nil).
 func (op *fusedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != len(op.ins) {
 		return nil, fmt.Errorf("%v: SymDiff got %d inputs, want %d", op, len(inputs), len(op.ins))
 	}
-	children := make(G.Nodes, 0, len(inputs)+1)
+	children := make(G.Nodes, 0, len(inputs)+2)
 	children = append(children, inputs...)
-	children = append(children, grad)
+	children = append(children, output, grad)
 	grads := make(G.Nodes, len(inputs))
 	for i := range inputs {
+		if op.noGrad[i] {
+			continue
+		}
 		n, err := G.ApplyOp(&fusedDiffOp{fwd: op, wrt: i}, children...)
 		if err != nil {
 			return nil, fmt.Errorf("%v: gradient of input %d: %w", op, i, err)
@@ -256,20 +304,21 @@ type fusedDiffOp struct {
 	wrt int
 }
 
-// Arity implements gorgonia.Op: the forward inputs plus the output gradient.
-func (op *fusedDiffOp) Arity() int { return len(op.fwd.ins) + 1 }
+// Arity implements gorgonia.Op: the forward inputs, the forward output and
+// the output gradient.
+func (op *fusedDiffOp) Arity() int { return len(op.fwd.ins) + 2 }
 
 // Type implements gorgonia.Op.
 func (op *fusedDiffOp) Type() hm.Type {
 	f := op.fwd
-	shapes := append(append([]tensor.Shape(nil), f.ins...), f.out, f.ins[op.wrt])
+	shapes := append(append([]tensor.Shape(nil), f.ins...), f.out, f.out, f.ins[op.wrt])
 	return hm.NewFnType(tensorTypes(shapes...)...)
 }
 
 // InferShape implements gorgonia.Op.
 func (op *fusedDiffOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	f := op.fwd
-	if err := checkShapes(append(append([]tensor.Shape(nil), f.ins...), f.out), ds); err != nil {
+	if err := checkShapes(append(append([]tensor.Shape(nil), f.ins...), f.out, f.out), ds); err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
 	return f.ins[op.wrt].Clone(), nil
@@ -297,11 +346,12 @@ func (op *fusedDiffOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value
 }
 
 // compute runs the layer's backward unless it already ran for the current
-// forward generation.
+// forward generation. The forward output (vals[len(ins)]) is only an
+// argument for liveness; backward reads the layer's own buffer.
 func (op *fusedDiffOp) compute(vals []G.Value) error {
 	f := op.fwd
-	if len(vals) != len(f.ins)+1 {
-		return fmt.Errorf("%v: got %d inputs, want %d", op, len(vals), len(f.ins)+1)
+	if len(vals) != len(f.ins)+2 {
+		return fmt.Errorf("%v: got %d inputs, want %d", op, len(vals), len(f.ins)+2)
 	}
 	if f.fwdGen == 0 {
 		return fmt.Errorf("%v: backward before any forward run", op)
@@ -312,15 +362,20 @@ func (op *fusedDiffOp) compute(vals []G.Value) error {
 	if err := f.load(vals); err != nil {
 		return fmt.Errorf("gradient of input %d: %w", op.wrt, err)
 	}
-	gy, err := float64Data(vals[len(f.ins)], f.out, true)
+	gy, err := float64Data(vals[len(f.ins)+1], f.out, true)
 	if err != nil {
 		clear(f.inData)
 		return fmt.Errorf("%v: output gradient: %w", op, err)
 	}
 	for i, s := range f.ins {
+		if f.noGrad[i] {
+			f.gin[i] = nil
+			continue
+		}
 		ensureDense(&f.gradT[i], &f.gradD[i], s)
+		f.gin[i] = f.gradD[i]
 	}
-	f.l.backward(f.inData, gy, f.gradD)
+	f.l.backward(f.inData, gy, f.gin)
 	clear(f.inData)
 	f.bwdGen = f.fwdGen
 	return nil
@@ -401,6 +456,21 @@ func ensureDense(t **tensor.Dense, d *[]float64, shape tensor.Shape) {
 	}
 	*d = make([]float64, n)
 	*t = tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(*d))
+}
+
+// wrapDense makes *t an op-owned tensor of the given shape over data,
+// allocating a tensor header only the first time or if someone changed it
+// behind our back (see ensureDense).
+func wrapDense(t **tensor.Dense, d *[]float64, data []float64, shape tensor.Shape) {
+	n := shape.TotalSize()
+	data = data[:n]
+	if cur := *t; cur != nil && len(*d) == n && n > 0 && &(*d)[0] == &data[0] && cur.Dtype() == tensor.Float64 && cur.Shape().Eq(shape) && !cur.IsMaterializable() {
+		if td := cur.Float64s(); len(td) == n && &td[0] == &data[0] {
+			return
+		}
+	}
+	*d = data
+	*t = tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data))
 }
 
 // nodeShape returns n's shape, or an error naming the argument if n is nil.

@@ -40,6 +40,32 @@ func NewOutput(n *G.Node) (*Output, error) {
 	return o, nil
 }
 
+// NewOutputInto registers a read of n that copies its value into dst
+// (row-major, at least as long as n's shape; it must not be shorter) after
+// every run, so a caller can collect results (say, every parameter's
+// gradient) in one buffer of its own without a further copy. Float64s and
+// Value then return that tensor over dst. Call it before
+// gorgonia.NewTapeMachine.
+func NewOutputInto(n *G.Node, dst []float64) (*Output, error) {
+	if n == nil {
+		return nil, fmt.Errorf("nn.NewOutputInto: node is nil")
+	}
+	if n.Graph() == nil {
+		return nil, fmt.Errorf("nn.NewOutputInto: node %v has no graph", n)
+	}
+	if n.Dtype() != tensor.Float64 {
+		return nil, fmt.Errorf("nn.NewOutputInto: node %v has dtype %v, want float64", n, n.Dtype())
+	}
+	shape := n.Shape()
+	size := shape.TotalSize()
+	if len(dst) < size {
+		return nil, fmt.Errorf("nn.NewOutputInto: node %v has %d values, dst holds %d", n, size, len(dst))
+	}
+	o := &Output{node: n, val: tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(dst[:size]))}
+	G.Read(n, &o.val)
+	return o, nil
+}
+
 // Node returns the node being read.
 func (o *Output) Node() *G.Node { return o.node }
 

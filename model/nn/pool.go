@@ -26,7 +26,7 @@ func MeanPool(x *G.Node, nodes int) (*G.Node, error) {
 	}
 	l := &poolLayer{n: nodes, batch: rows / nodes, h: h}
 	l.y = make([]float64, l.batch*h)
-	return apply(l, x)
+	return apply(l, []*G.Node{x})
 }
 
 // MeanPoolForward sets dst (batch x h) to the mean over nodes of the
@@ -83,6 +83,9 @@ func (l *poolLayer) backward(_ [][]float64, gy []float64, gin [][]float64) {
 	bh := l.batch * l.h
 	inv := 1 / float64(l.n)
 	gx := gin[0]
+	if gx == nil {
+		return
+	}
 	for i, g := range gy[:bh] {
 		gx[i] = g * inv
 	}

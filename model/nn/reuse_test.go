@@ -220,10 +220,14 @@ func TestUsePreallocDo(t *testing.T) {
 	diff := run.grads[1].Node().Op().(*fusedDiffOp)
 	gy := tensor.New(tensor.WithShape(sp.out.Clone()...), tensor.WithBacking(randSlice(rng, sp.out.TotalSize(), 1)))
 	gpre := tensor.New(tensor.WithShape(sp.params[1].shape.Clone()...), tensor.Of(tensor.Float64))
-	if _, err := diff.UsePreallocDo(gpre, append(vals, gy)...); err != nil {
+	yv, err := op.Do(vals...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := diff.Do(append(vals, gy)...)
+	if _, err := diff.UsePreallocDo(gpre, append(vals, yv, gy)...); err != nil {
+		t.Fatal(err)
+	}
+	want, err := diff.Do(append(vals, yv, gy)...)
 	if err != nil {
 		t.Fatal(err)
 	}
