@@ -229,3 +229,33 @@ func TestPerNodePolicyRunsOnAnAppOfAnotherSize(t *testing.T) {
 		t.Error("a joint-head policy bound to a 30-service app; want an error")
 	}
 }
+
+func TestA2CSolvesAContextualBandit(t *testing.T) {
+	// A2C (one gradient step per 5-step rollout, SB3's defaults but Adam)
+	// on the bandit of TestPPOSolvesAContextualBandit.
+	h := DefaultA2CHyperparameters()
+	h.EntCoef = 0.01
+	env := newBanditEnv()
+	tr, err := NewTrainer(env, Options{Policy: GCN, Head: JointHead, Hyper: h, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := tr.Train(context.Background(), 10000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Updates != 2000 {
+		t.Errorf("%d updates for 10000 steps, want one per 5-step rollout", rep.Updates)
+	}
+	p := tr.Policy()
+	got := meanReward(t, newBanditEnv(), 200, func(obs envs.Observation) envs.Action {
+		a, _, err := p.Act(obs, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	})
+	if got < 0.9 {
+		t.Errorf("greedy A2C policy earns %.3f per step after 10000 steps; want >= 0.9 (optimum 1)", got)
+	}
+}
