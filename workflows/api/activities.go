@@ -1,0 +1,159 @@
+package api
+
+// Activity inputs and results. Every input carries the experiment ID and the
+// validated spec (which holds no secrets); results carry object keys,
+// checksums and small summaries, never tensors or time series.
+
+// Key layout in the store, under Storage.Prefix:
+//
+//	<prefix>/<experimentID>/spec.json
+//	<prefix>/<experimentID>/manifest.json
+//	<prefix>/<experimentID>/checkpoints/<agent>/<step>.ckpt
+//	<prefix>/<experimentID>/evals/<controller>/<scenario>/<repetition>.csv
+//	<prefix>/<experimentID>/reports/report.{json,md}
+//	<prefix>/<experimentID>/logs/<activity>-<attempt>.log
+
+// DeployInput is the input of DeployApp (sim: build and check the twin;
+// k8s: apply the manifests).
+type DeployInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+}
+
+// DeployResult describes the deployed app.
+type DeployResult struct {
+	Services []string `json:"services"`
+	Edges    int      `json:"edges"`
+}
+
+// WarmUpInput is the input of WarmUp.
+type WarmUpInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+}
+
+// WarmUpResult reports what the warm-up observed.
+type WarmUpResult struct {
+	Steps        int     `json:"steps"`
+	LatencyP95Ms float64 `json:"latencyP95Ms"`
+}
+
+// TrainChunkInput is one chunk of training for one agent.
+type TrainChunkInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+	// Agent is the evaluation controller name of the agent being trained
+	// (its Policy and Head override the spec's agent section).
+	Agent string `json:"agent"`
+	// Chunk is this chunk's index, from 0; Steps the environment steps it
+	// trains.
+	Chunk int `json:"chunk"`
+	Steps int `json:"steps"`
+	// From is the checkpoint to continue from; nil for the first chunk.
+	From *CheckpointRef `json:"from,omitempty"`
+}
+
+// TrainChunkResult is the chunk's checkpoint and a metrics summary.
+type TrainChunkResult struct {
+	Checkpoint        CheckpointRef `json:"checkpoint"`
+	MeanEpisodeReward float64       `json:"meanEpisodeReward"`
+	PolicyLoss        float64       `json:"policyLoss"`
+	ValueLoss         float64       `json:"valueLoss"`
+	Entropy           float64       `json:"entropy"`
+}
+
+// TrainWorkflowInput trains one agent from Next chunk on; continue-as-new
+// carries the state forward.
+type TrainWorkflowInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+	Agent        string         `json:"agent"`
+	// NextChunk is the chunk to run next and Latest its starting checkpoint.
+	NextChunk int            `json:"nextChunk"`
+	Latest    *CheckpointRef `json:"latest,omitempty"`
+	// History is the per-chunk summary so far (small: a few numbers per chunk).
+	History []TrainChunkResult `json:"history,omitempty"`
+}
+
+// TrainWorkflowResult is the final checkpoint and the training curve.
+type TrainWorkflowResult struct {
+	Agent   string             `json:"agent"`
+	Final   CheckpointRef      `json:"final"`
+	History []TrainChunkResult `json:"history"`
+}
+
+// EvaluateRunInput is one controller x scenario x repetition run.
+type EvaluateRunInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+	Controller   Controller     `json:"controller"`
+	Scenario     string         `json:"scenario"`
+	Repetition   int            `json:"repetition"`
+	// Seed drives the run's load and sampling; the same seed is used for
+	// every controller, so comparisons are paired.
+	Seed uint64 `json:"seed"`
+	// Checkpoint is the trained agent's final checkpoint (agent controllers).
+	Checkpoint *CheckpointRef `json:"checkpoint,omitempty"`
+}
+
+// RunMetrics summarise one evaluation run.
+type RunMetrics struct {
+	CostReplicaSeconds float64 `json:"costReplicaSeconds"`
+	SLOViolationRate   float64 `json:"sloViolationRate"`
+	LatencyP50Ms       float64 `json:"latencyP50Ms"`
+	LatencyP95Ms       float64 `json:"latencyP95Ms"`
+	LatencyP99Ms       float64 `json:"latencyP99Ms"`
+	ErrorRate          float64 `json:"errorRate"`
+	ScalingActions     int     `json:"scalingActions"`
+}
+
+// EvaluateRunResult points at the run's time series and summarises it.
+type EvaluateRunResult struct {
+	Controller string     `json:"controller"`
+	Scenario   string     `json:"scenario"`
+	Repetition int        `json:"repetition"`
+	SeriesKey  string     `json:"seriesKey"`
+	SHA256     string     `json:"sha256"`
+	Metrics    RunMetrics `json:"metrics"`
+}
+
+// EvaluateWorkflowInput is the evaluation matrix.
+type EvaluateWorkflowInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+	// Checkpoints maps agent controller names to their final checkpoints.
+	Checkpoints map[string]CheckpointRef `json:"checkpoints"`
+}
+
+// EvaluateWorkflowResult lists every run.
+type EvaluateWorkflowResult struct {
+	Runs []EvaluateRunResult `json:"runs"`
+}
+
+// ReportInput is what the report aggregates.
+type ReportInput struct {
+	ExperimentID string                `json:"experimentId"`
+	Spec         ExperimentSpec        `json:"spec"`
+	Training     []TrainWorkflowResult `json:"training"`
+	Runs         []EvaluateRunResult   `json:"runs"`
+}
+
+// ReportResult points at the report and carries its one-paragraph summary.
+type ReportResult struct {
+	JSONKey     string `json:"jsonKey"`
+	MarkdownKey string `json:"markdownKey"`
+	Summary     string `json:"summary"`
+}
+
+// CleanupInput is the input of Cleanup.
+type CleanupInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+}
+
+// ExperimentResult is ExperimentWorkflow's result.
+type ExperimentResult struct {
+	ExperimentID string       `json:"experimentId"`
+	SpecHash     string       `json:"specHash"`
+	Report       ReportResult `json:"report"`
+}
