@@ -1,0 +1,333 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"path"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/app"
+	"github.com/grlscaler/grlscaler/envs/sim"
+	"github.com/grlscaler/grlscaler/experiment"
+	"github.com/grlscaler/grlscaler/infra/objstore"
+	"github.com/grlscaler/grlscaler/model"
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// Activities holds the dependencies of every activity. Register one
+// instance with the worker.
+type Activities struct {
+	// Store holds specs, checkpoints, time series and reports.
+	Store objstore.Store
+	// Logger is optional; activities log through activity.GetLogger.
+	Logger *slog.Logger
+}
+
+// Registrar is what Register needs of a worker.
+type Registrar interface {
+	RegisterActivityWithOptions(interface{}, activity.RegisterOptions)
+}
+
+// Register registers every activity under its api name.
+func (a *Activities) Register(r Registrar) {
+	r.RegisterActivityWithOptions(a.DeployApp, activity.RegisterOptions{Name: api.DeployAppActivityName})
+	r.RegisterActivityWithOptions(a.WarmUp, activity.RegisterOptions{Name: api.WarmUpActivityName})
+	r.RegisterActivityWithOptions(a.TrainChunk, activity.RegisterOptions{Name: api.TrainChunkActivityName})
+	r.RegisterActivityWithOptions(a.EvaluateRun, activity.RegisterOptions{Name: api.EvaluateRunActivityName})
+	r.RegisterActivityWithOptions(a.WriteReport, activity.RegisterOptions{Name: api.WriteReportActivityName})
+	r.RegisterActivityWithOptions(a.Cleanup, activity.RegisterOptions{Name: api.CleanupActivityName})
+}
+
+// heartbeatEvery is how many simulated steps pass between heartbeats of a
+// run.
+const heartbeatEvery = 20
+
+func invalidSpec(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidSpec, err)
+}
+
+func corruptCheckpoint(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeCorruptCheckpoint, err)
+}
+
+// experimentKey joins the storage prefix, the experiment ID and rest.
+func experimentKey(spec *api.ExperimentSpec, id string, rest ...string) string {
+	parts := []string{}
+	if spec.Spec.Storage.Prefix != "" {
+		parts = append(parts, spec.Spec.Storage.Prefix)
+	}
+	parts = append(parts, id)
+	parts = append(parts, rest...)
+	return path.Join(parts...)
+}
+
+// ErrTypeNotImplemented marks a cluster mode the activities cannot run yet
+// (only sim is implemented; real clusters come later). It is not retryable.
+const ErrTypeNotImplemented = "NotImplemented"
+
+func checkSim(spec *api.ExperimentSpec) error {
+	if m := spec.Spec.Cluster.Mode; m != api.ModeSim {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("cluster mode %q is not implemented yet (only sim)", m), ErrTypeNotImplemented, nil)
+	}
+	return nil
+}
+
+func validate(spec *api.ExperimentSpec) error {
+	if err := experiment.Validate(spec); err != nil {
+		return temporal.NewNonRetryableApplicationError("invalid experiment spec: "+err.Error(), api.ErrTypeInvalidSpec, err)
+	}
+	return nil
+}
+
+func lookupApp(spec *api.ExperimentSpec) (*app.App, error) {
+	ap, err := sim.LookupApp(spec.Spec.App, spec.Spec.Agent.Seed)
+	if err != nil {
+		return nil, invalidSpec("app: %w", err)
+	}
+	return ap, nil
+}
+
+// simOptions builds the twin options for a scenario.
+func simOptions(spec *api.ExperimentSpec, scenario string) (sim.Options, error) {
+	ap, err := lookupApp(spec)
+	if err != nil {
+		return sim.Options{}, err
+	}
+	sc, err := sim.ScenarioFor(ap, scenario)
+	if err != nil {
+		return sim.Options{}, invalidSpec("scenario %q: %w", scenario, err)
+	}
+	return sim.Options{App: ap, Scenario: sc, StepPeriod: spec.Spec.Cluster.StepPeriod.Std()}, nil
+}
+
+// trainingEnv builds the training environment of a spec.
+func trainingEnv(spec *api.ExperimentSpec) (*sim.Env, error) {
+	opts, err := simOptions(spec, spec.Spec.Load.TrainingScenario)
+	if err != nil {
+		return nil, err
+	}
+	ag := spec.Spec.Agent
+	var reward envs.RewardConfig
+	if ag.Goal != "" {
+		g, err := envs.ParseGoal(ag.Goal)
+		if err != nil {
+			return nil, invalidSpec("agent goal: %w", err)
+		}
+		reward = envs.DefaultRewardConfig(g, opts.App.LatencyCapMs)
+		if ag.SLO > 0 {
+			reward.SLO = ag.SLO.Std()
+		}
+	}
+	env, err := sim.NewEnv(sim.EnvOptions{Options: opts, Reward: reward, EpisodeSteps: ag.EpisodeSteps})
+	if err != nil {
+		return nil, invalidSpec("build environment: %w", err)
+	}
+	return env, nil
+}
+
+// DeployApp builds the twin and its training environment (sim mode) and
+// records the spec in the store.
+func (a *Activities) DeployApp(ctx context.Context, in api.DeployInput) (api.DeployResult, error) {
+	log := activity.GetLogger(ctx)
+	spec := &in.Spec
+	if err := validate(spec); err != nil {
+		return api.DeployResult{}, err
+	}
+	if err := checkSim(spec); err != nil {
+		return api.DeployResult{}, err
+	}
+	env, err := trainingEnv(spec)
+	if err != nil {
+		return api.DeployResult{}, err
+	}
+	ap := env.Cluster().App()
+	res := api.DeployResult{Services: ap.ServiceNames(), Edges: len(ap.Edges())}
+	data, err := api.Canonical(spec)
+	if err != nil {
+		return api.DeployResult{}, invalidSpec("deploy %s: %w", in.ExperimentID, err)
+	}
+	key := experimentKey(spec, in.ExperimentID, "spec.json")
+	if old, _, err := objstore.GetVerified(ctx, a.Store, key, ""); err == nil && bytes.Equal(old, data) {
+		log.Info("spec already stored", "key", key)
+		return res, nil
+	}
+	if _, err := objstore.PutVerified(ctx, a.Store, key, data); err != nil {
+		return api.DeployResult{}, fmt.Errorf("deploy %s: store spec: %w", in.ExperimentID, err)
+	}
+	log.Info("deployed sim app", "app", ap.Name, "services", len(res.Services), "edges", res.Edges)
+	return res, nil
+}
+
+// WarmUp runs the training scenario on the twin at minimum replicas for the
+// warm-up duration.
+func (a *Activities) WarmUp(ctx context.Context, in api.WarmUpInput) (api.WarmUpResult, error) {
+	log := activity.GetLogger(ctx)
+	spec := &in.Spec
+	if err := checkSim(spec); err != nil {
+		return api.WarmUpResult{}, err
+	}
+	opts, err := simOptions(spec, spec.Spec.Load.TrainingScenario)
+	if err != nil {
+		return api.WarmUpResult{}, err
+	}
+	d := spec.Spec.WarmUp.Duration.Std()
+	if d <= 0 {
+		log.Info("no warm-up configured")
+		return api.WarmUpResult{}, nil
+	}
+	step := opts.StepPeriod
+	if step == 0 {
+		step = 15 * time.Second
+	}
+	d = max(d, step)
+	c, err := sim.NewCluster(opts)
+	if err != nil {
+		return api.WarmUpResult{}, invalidSpec("warm up %s: build twin: %w", in.ExperimentID, err)
+	}
+	minR := make([]int, len(opts.App.Services))
+	for i, s := range opts.App.Services {
+		minR[i] = max(s.MinReplicas, 1)
+	}
+	steps := 0
+	var runErr error
+	res, err := sim.Run(c, &envs.StaticController{Replicas: minR}, sim.RunOptions{
+		Seed: spec.Spec.Agent.Seed, Duration: d, SLO: spec.Spec.Evaluation.SLO.Std(),
+		Record: func(*sim.Snapshot) {
+			steps++
+			if steps%heartbeatEvery == 0 {
+				activity.RecordHeartbeat(ctx, map[string]any{"steps": steps})
+				if runErr == nil {
+					runErr = ctx.Err()
+				}
+			}
+		},
+	})
+	if err != nil {
+		return api.WarmUpResult{}, fmt.Errorf("warm up %s: %w", in.ExperimentID, err)
+	}
+	if runErr != nil {
+		return api.WarmUpResult{}, fmt.Errorf("warm up %s: %w", in.ExperimentID, runErr)
+	}
+	log.Info("warm-up done", "steps", steps, "p95Ms", res.LatencyP95Ms)
+	return api.WarmUpResult{Steps: steps, LatencyP95Ms: finite(res.LatencyP95Ms)}, nil
+}
+
+// finite maps NaN and infinities to 0, which JSON can encode.
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+// agentController returns the evaluation controller named name, or a
+// controller with the spec agent's policy and head.
+func agentController(spec *api.ExperimentSpec, name string) api.Controller {
+	c := api.Controller{Name: name, Type: api.ControllerAgent, Policy: spec.Spec.Agent.Policy, Head: spec.Spec.Agent.Head}
+	for _, ec := range spec.Spec.Evaluation.Controllers {
+		if ec.Name == name && ec.Type == api.ControllerAgent {
+			if ec.Policy != "" {
+				c.Policy = ec.Policy
+			}
+			if ec.Head != "" {
+				c.Head = ec.Head
+			}
+		}
+	}
+	return c
+}
+
+// CheckpointKey is where TrainChunk stores the checkpoint of agent at step.
+func CheckpointKey(spec *api.ExperimentSpec, id, agent string, step int64) string {
+	return experimentKey(spec, id, "checkpoints", agent, strconv.FormatInt(step, 10)+".ckpt")
+}
+
+// TrainChunk trains one chunk of one agent, from scratch or from in.From,
+// and stores the resulting checkpoint. A retry whose checkpoint already
+// exists returns it without training.
+func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
+	log := activity.GetLogger(ctx)
+	spec := &in.Spec
+	if err := checkSim(spec); err != nil {
+		return api.TrainChunkResult{}, err
+	}
+	if in.Agent == "" {
+		return api.TrainChunkResult{}, invalidSpec("train chunk %d: agent name is empty", in.Chunk)
+	}
+	if in.Steps < 1 {
+		return api.TrainChunkResult{}, invalidSpec("train chunk %d of %s: steps %d must be positive", in.Chunk, in.Agent, in.Steps)
+	}
+	env, err := trainingEnv(spec)
+	if err != nil {
+		return api.TrainChunkResult{}, err
+	}
+	var tr *model.Trainer
+	if in.From == nil {
+		ctrl := agentController(spec, in.Agent)
+		tr, err = model.NewTrainer(env, model.Options{
+			Policy: model.PolicyKind(ctrl.Policy), Head: model.HeadKind(ctrl.Head),
+			Hyper: experiment.Hyperparameters(spec.Spec.Agent), Seed: spec.Spec.Agent.Seed,
+		})
+		if err != nil {
+			return api.TrainChunkResult{}, invalidSpec("train chunk %d of %s: new trainer: %w", in.Chunk, in.Agent, err)
+		}
+	} else {
+		data, _, err := objstore.GetVerified(ctx, a.Store, in.From.Key, in.From.SHA256)
+		switch {
+		case errors.Is(err, objstore.ErrCorrupt):
+			return api.TrainChunkResult{}, corruptCheckpoint(fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err))
+		case err != nil:
+			return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: read checkpoint: %w", in.Chunk, in.Agent, err)
+		}
+		tr, err = model.Load(bytes.NewReader(data), env)
+		if err != nil {
+			return api.TrainChunkResult{}, corruptCheckpoint(fmt.Errorf("train chunk %d of %s: load %s: %w", in.Chunk, in.Agent, in.From.Key, err))
+		}
+	}
+	nSteps := int64(tr.Hyperparameters().NSteps)
+	start := tr.Counters().Steps
+	want := start + (int64(in.Steps)+nSteps-1)/nSteps*nSteps
+	key := CheckpointKey(spec, in.ExperimentID, in.Agent, want)
+	if data, info, err := objstore.GetVerified(ctx, a.Store, key, ""); err == nil {
+		log.Info("checkpoint already stored; reusing it", "key", key)
+		res := api.TrainChunkResult{Checkpoint: api.CheckpointRef{Key: key, SHA256: info.SHA256, Size: int64(len(data)), Step: want}}
+		return res, nil
+	}
+	rep, err := tr.Train(ctx, in.Steps, func(p model.Progress) {
+		activity.RecordHeartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward)})
+	})
+	if err != nil {
+		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
+	}
+	step := tr.Counters().Steps
+	if step != want {
+		key = CheckpointKey(spec, in.ExperimentID, in.Agent, step)
+	}
+	var buf bytes.Buffer
+	if err := tr.Save(&buf); err != nil {
+		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: save: %w", in.Chunk, in.Agent, err)
+	}
+	info, err := objstore.PutVerified(ctx, a.Store, key, buf.Bytes())
+	if err != nil {
+		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: store %s: %w", in.Chunk, in.Agent, key, err)
+	}
+	log.Info("trained chunk", "agent", in.Agent, "chunk", in.Chunk, "step", step, "key", key)
+	return api.TrainChunkResult{
+		Checkpoint:        api.CheckpointRef{Key: key, SHA256: info.SHA256, Size: int64(buf.Len()), Step: step},
+		MeanEpisodeReward: finite(rep.MeanEpisodeReward),
+		PolicyLoss:        finite(rep.PolicyLoss),
+		ValueLoss:         finite(rep.ValueLoss),
+		Entropy:           finite(rep.Entropy),
+	}, nil
+}

@@ -1,0 +1,376 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/grlscaler/grlscaler/experiment"
+	"github.com/grlscaler/grlscaler/infra/objstore"
+	"github.com/grlscaler/grlscaler/model"
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+const testYAML = `apiVersion: grlscaler.io/v1alpha1
+kind: Experiment
+metadata:
+  name: tiny
+spec:
+  app: onlineboutique
+  cluster:
+    mode: sim
+    stepPeriod: 15s
+  warmUp:
+    duration: 1m
+  agent:
+    algorithm: ppo
+    policy: gcn
+    head: joint
+    goal: slo
+    slo: 500ms
+    totalSteps: 100
+    chunkSteps: 50
+    episodeSteps: 25
+    seed: 7
+    hyperparameters:
+      nSteps: 50
+      batchSize: 25
+      epochs: 1
+  load:
+    trainingScenario: peak
+    evaluationScenarios: [peak]
+    duration: 2m
+  evaluation:
+    controllers:
+      - {name: agent, type: agent}
+      - {name: hpa-cpu-50, type: hpa, hpa: cpu-50, minReplicas: 1, maxReplicas: 8}
+      - {name: static-2, type: static, replicas: 2}
+    repetitions: 2
+    validationSeeds: 1
+    slo: 500ms
+`
+
+const testID = "exp-1"
+
+func testSpec(t *testing.T) api.ExperimentSpec {
+	t.Helper()
+	spec, err := experiment.Parse("tiny.yaml", []byte(testYAML))
+	if err != nil {
+		t.Fatalf("parse spec: %v", err)
+	}
+	return *spec
+}
+
+type env struct {
+	*testsuite.TestActivityEnvironment
+	acts  *Activities
+	store *objstore.Memory
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	e := s.NewTestActivityEnvironment()
+	store := objstore.NewMemory()
+	acts := &Activities{Store: store}
+	acts.Register(e)
+	return &env{TestActivityEnvironment: e, acts: acts, store: store}
+}
+
+func trainChunk(t *testing.T, e *env, in api.TrainChunkInput) (api.TrainChunkResult, error) {
+	t.Helper()
+	v, err := e.ExecuteActivity(api.TrainChunkActivityName, in)
+	if err != nil {
+		return api.TrainChunkResult{}, err
+	}
+	var res api.TrainChunkResult
+	if err := v.Get(&res); err != nil {
+		t.Fatalf("decode result: %v", err)
+	}
+	return res, nil
+}
+
+func mustGet(t *testing.T, s objstore.Store, key, sha string) []byte {
+	t.Helper()
+	data, _, err := objstore.GetVerified(context.Background(), s, key, sha)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return data
+}
+
+func TestTrainChunk(t *testing.T) {
+	spec := testSpec(t)
+	e := newEnv(t)
+	heartbeats := 0
+	e.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { heartbeats++ })
+	in0 := api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "agent", Chunk: 0, Steps: 50}
+	r0, err := trainChunk(t, e, in0)
+	if err != nil {
+		t.Fatalf("chunk 0: %v", err)
+	}
+	if want := "exp-1/checkpoints/agent/50.ckpt"; !strings.HasSuffix(r0.Checkpoint.Key, want) || r0.Checkpoint.Step != 50 {
+		t.Fatalf("chunk 0 ref = %+v, want key ending %s at step 50", r0.Checkpoint, want)
+	}
+	data0 := mustGet(t, e.store, r0.Checkpoint.Key, r0.Checkpoint.SHA256)
+	if int64(len(data0)) != r0.Checkpoint.Size {
+		t.Fatalf("size %d, ref says %d", len(data0), r0.Checkpoint.Size)
+	}
+	if _, err := json.Marshal(r0); err != nil {
+		t.Fatalf("result does not encode as JSON: %v", err)
+	}
+
+	// A retried chunk reuses the stored checkpoint without rewriting it.
+	before, err := e.store.Stat(context.Background(), r0.Checkpoint.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if heartbeats == 0 {
+		t.Fatal("training did not heartbeat")
+	}
+	heartbeats = 0
+	r0b, err := trainChunk(t, e, in0)
+	if err != nil {
+		t.Fatalf("retried chunk 0: %v", err)
+	}
+	after, _ := e.store.Stat(context.Background(), r0.Checkpoint.Key)
+	if r0b.Checkpoint != r0.Checkpoint || after.LastModified != before.LastModified || after.ETag != before.ETag {
+		t.Fatalf("retry changed the checkpoint: %+v vs %+v", r0b.Checkpoint, r0.Checkpoint)
+	}
+	if heartbeats != 0 {
+		t.Fatalf("retried chunk heartbeated %d times: it trained again", heartbeats)
+	}
+
+	in1 := api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "agent", Chunk: 1, Steps: 50, From: &r0.Checkpoint}
+	r1, err := trainChunk(t, e, in1)
+	if err != nil {
+		t.Fatalf("chunk 1: %v", err)
+	}
+	if r1.Checkpoint.Step != 100 || !strings.HasSuffix(r1.Checkpoint.Key, "/100.ckpt") {
+		t.Fatalf("chunk 1 ref = %+v", r1.Checkpoint)
+	}
+	data1 := mustGet(t, e.store, r1.Checkpoint.Key, r1.Checkpoint.SHA256)
+
+	// Two chunks equal one uninterrupted run of 100 steps.
+	tenv, err := trainingEnv(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := model.NewTrainer(tenv, model.Options{
+		Policy: model.PolicyKind(spec.Spec.Agent.Policy), Head: model.HeadKind(spec.Spec.Agent.Head),
+		Hyper: experiment.Hyperparameters(spec.Spec.Agent), Seed: spec.Spec.Agent.Seed,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Train(context.Background(), 100, nil); err != nil {
+		t.Fatal(err)
+	}
+	var whole bytes.Buffer
+	if err := tr.Save(&whole); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(whole.Bytes(), data1) {
+		t.Fatalf("chunked checkpoint (%d bytes) differs from an uninterrupted run (%d bytes)", len(data1), whole.Len())
+	}
+}
+
+func TestTrainChunkCorruptFrom(t *testing.T) {
+	spec := testSpec(t)
+	e := newEnv(t)
+	r0, err := trainChunk(t, e, api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "agent", Steps: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mustGet(t, e.store, r0.Checkpoint.Key, r0.Checkpoint.SHA256)
+	bad := bytes.Clone(data)
+	bad[len(bad)/2] ^= 0xff
+	if _, err := objstore.PutBytes(context.Background(), e.store, r0.Checkpoint.Key, bad, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = trainChunk(t, e, api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "agent", Chunk: 1, Steps: 50, From: &r0.Checkpoint})
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != api.ErrTypeCorruptCheckpoint || !ae.NonRetryable() {
+		t.Fatalf("err = %v, want a non-retryable %s application error", err, api.ErrTypeCorruptCheckpoint)
+	}
+}
+
+func controllerNamed(t *testing.T, spec api.ExperimentSpec, name string) api.Controller {
+	t.Helper()
+	for _, c := range spec.Spec.Evaluation.Controllers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no controller %s", name)
+	return api.Controller{}
+}
+
+func TestEvaluateRun(t *testing.T) {
+	spec := testSpec(t)
+	e := newEnv(t)
+	r0, err := trainChunk(t, e, api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "agent", Steps: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := int(spec.Spec.Load.Duration.Std() / spec.Spec.Cluster.StepPeriod.Std())
+	for _, name := range []string{"hpa-cpu-50", "static-2", "agent"} {
+		t.Run(name, func(t *testing.T) {
+			in := api.EvaluateRunInput{ExperimentID: testID, Spec: spec, Controller: controllerNamed(t, spec, name), Scenario: "peak", Repetition: 0, Seed: 11}
+			if name == "agent" {
+				in.Checkpoint = &r0.Checkpoint
+			}
+			var res [2]api.EvaluateRunResult
+			for i := range res {
+				v, err := e.ExecuteActivity(api.EvaluateRunActivityName, in)
+				if err != nil {
+					t.Fatalf("evaluate: %v", err)
+				}
+				if err := v.Get(&res[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if res[0].SHA256 != res[1].SHA256 {
+				t.Fatalf("same input, different series: %s vs %s", res[0].SHA256, res[1].SHA256)
+			}
+			data := mustGet(t, e.store, res[0].SeriesKey, res[0].SHA256)
+			rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+			if err != nil {
+				t.Fatalf("parse csv: %v", err)
+			}
+			if len(rows) != steps+1 {
+				t.Fatalf("%d rows, want header + %d steps", len(rows), steps)
+			}
+			h := rows[0]
+			if h[0] != "time_s" || h[len(h)-1] != "error_rate" || h[len(h)-3] != "p95_ms" {
+				t.Fatalf("header = %v", h)
+			}
+			m := res[0].Metrics
+			if m.CostReplicaSeconds <= 0 || m.LatencyP95Ms <= 0 || m.LatencyP50Ms > m.LatencyP95Ms || m.LatencyP95Ms > m.LatencyP99Ms ||
+				m.SLOViolationRate < 0 || m.SLOViolationRate > 1 || m.ErrorRate < 0 || m.ErrorRate > 1 {
+				t.Fatalf("implausible metrics %+v", m)
+			}
+			if !strings.HasSuffix(res[0].SeriesKey, "exp-1/evals/"+name+"/peak/0.csv") {
+				t.Fatalf("series key %s", res[0].SeriesKey)
+			}
+		})
+	}
+}
+
+func TestDeployApp(t *testing.T) {
+	spec := testSpec(t)
+	e := newEnv(t)
+	v, err := e.ExecuteActivity(api.DeployAppActivityName, api.DeployInput{ExperimentID: testID, Spec: spec})
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	var res api.DeployResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Services) == 0 || res.Edges == 0 {
+		t.Fatalf("deploy result %+v", res)
+	}
+	want, _ := api.Canonical(&spec)
+	if got := mustGet(t, e.store, experimentKey(&spec, testID, "spec.json"), ""); !bytes.Equal(got, want) {
+		t.Fatal("stored spec is not the canonical JSON")
+	}
+	if _, err := e.ExecuteActivity(api.DeployAppActivityName, api.DeployInput{ExperimentID: testID, Spec: spec}); err != nil {
+		t.Fatalf("second deploy: %v", err)
+	}
+
+	bad := spec
+	bad.Spec.Agent.Policy = "transformer"
+	_, err = e.ExecuteActivity(api.DeployAppActivityName, api.DeployInput{ExperimentID: testID, Spec: bad})
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != api.ErrTypeInvalidSpec || !ae.NonRetryable() {
+		t.Fatalf("err = %v, want a non-retryable %s application error", err, api.ErrTypeInvalidSpec)
+	}
+
+	k8s := spec
+	k8s.Spec.Cluster.Mode = api.ModeK8s
+	_, err = e.ExecuteActivity(api.WarmUpActivityName, api.WarmUpInput{ExperimentID: testID, Spec: k8s})
+	if !errors.As(err, &ae) || ae.Type() != ErrTypeNotImplemented || !ae.NonRetryable() {
+		t.Fatalf("k8s warm-up err = %v, want a non-retryable %s application error", err, ErrTypeNotImplemented)
+	}
+}
+
+func TestWarmUpAndCleanup(t *testing.T) {
+	spec := testSpec(t)
+	e := newEnv(t)
+	v, err := e.ExecuteActivity(api.WarmUpActivityName, api.WarmUpInput{ExperimentID: testID, Spec: spec})
+	if err != nil {
+		t.Fatalf("warm up: %v", err)
+	}
+	var res api.WarmUpResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 4 || res.LatencyP95Ms <= 0 {
+		t.Fatalf("warm-up result %+v", res)
+	}
+	for range 2 {
+		if _, err := e.ExecuteActivity(api.CleanupActivityName, api.CleanupInput{ExperimentID: testID, Spec: spec}); err != nil {
+			t.Fatalf("cleanup: %v", err)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := Summarize([]float64{1, 2, 3})
+	if s.Mean != 2 || math.Abs(s.SD-1) > 1e-12 || math.Abs(s.CIHalf-2.4841) > 1e-3 {
+		t.Fatalf("stat = %+v, want mean 2, sd 1, half-width 2.4841", s)
+	}
+	if one := Summarize([]float64{5}); one.Mean != 5 || one.CIHalf != 0 {
+		t.Fatalf("single sample stat = %+v", one)
+	}
+	if TQuantile975(100) != 1.96 {
+		t.Fatal("t quantile beyond 30 should be 1.96")
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	spec := testSpec(t)
+	e := newEnv(t)
+	var runs []api.EvaluateRunResult
+	for i, p95 := range []float64{100, 200, 300} {
+		runs = append(runs, api.EvaluateRunResult{Controller: "hpa-cpu-50", Scenario: "peak", Repetition: i,
+			Metrics: api.RunMetrics{CostReplicaSeconds: 1000, LatencyP95Ms: p95, LatencyP50Ms: 50, LatencyP99Ms: 400}})
+		runs = append(runs, api.EvaluateRunResult{Controller: "agent", Scenario: "peak", Repetition: i,
+			Metrics: api.RunMetrics{CostReplicaSeconds: 800, LatencyP95Ms: p95, SLOViolationRate: 0.1}})
+	}
+	training := []api.TrainWorkflowResult{{Agent: "agent", Final: api.CheckpointRef{Step: 100}, History: []api.TrainChunkResult{{MeanEpisodeReward: -1}}}}
+	v, err := e.ExecuteActivity(api.WriteReportActivityName, api.ReportInput{ExperimentID: testID, Spec: spec, Runs: runs, Training: training})
+	if err != nil {
+		t.Fatalf("write report: %v", err)
+	}
+	var res api.ReportResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(mustGet(t, e.store, res.JSONKey, ""), &rep); err != nil {
+		t.Fatalf("report json: %v", err)
+	}
+	if rep.SchemaVersion != 1 || len(rep.Groups) != 2 || len(rep.Training) != 1 {
+		t.Fatalf("report = %+v", rep)
+	}
+	st := rep.Groups[1].Metrics["latencyP95Ms"]
+	if rep.Groups[1].Controller != "hpa-cpu-50" || st.Mean != 200 || math.Abs(st.CIHalf-248.41) > 0.1 {
+		t.Fatalf("hpa p95 stat = %+v", st)
+	}
+	md := string(mustGet(t, e.store, res.MarkdownKey, ""))
+	if !strings.Contains(md, "| peak | hpa-cpu-50 | 3 |") || !strings.Contains(res.Summary, "hpa-cpu-50") {
+		t.Fatalf("markdown or summary missing the hpa row:\n%s\n%s", md, res.Summary)
+	}
+}

@@ -1,0 +1,184 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/hpa"
+	"github.com/grlscaler/grlscaler/envs/sim"
+	"github.com/grlscaler/grlscaler/infra/objstore"
+	"github.com/grlscaler/grlscaler/model"
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// SeriesKey is where EvaluateRun stores a run's time series.
+func SeriesKey(spec *api.ExperimentSpec, id, controller, scenario string, repetition int) string {
+	return experimentKey(spec, id, "evals", controller, scenario, strconv.Itoa(repetition)+".csv")
+}
+
+// replicaBounds returns per-service bounds: the controller's if set, else
+// each service's.
+func replicaBounds(c *sim.Cluster, ctrl api.Controller) (minR, maxR []int) {
+	svcs := c.App().Services
+	minR, maxR = make([]int, len(svcs)), make([]int, len(svcs))
+	for i, s := range svcs {
+		minR[i], maxR[i] = s.MinReplicas, s.MaxReplicas
+		if ctrl.MinReplicas > 0 {
+			minR[i] = ctrl.MinReplicas
+		}
+		if ctrl.MaxReplicas > 0 {
+			maxR[i] = ctrl.MaxReplicas
+		}
+		if minR[i] < 1 {
+			minR[i] = 1
+		}
+		if maxR[i] < minR[i] {
+			maxR[i] = minR[i]
+		}
+	}
+	return minR, maxR
+}
+
+func (a *Activities) controller(ctx context.Context, c *sim.Cluster, in api.EvaluateRunInput) (envs.Controller, error) {
+	ctrl := in.Controller
+	switch ctrl.Type {
+	case api.ControllerHPA:
+		minR, maxR := replicaBounds(c, ctrl)
+		cfg, err := hpa.ParsePreset(ctrl.HPA, int32(minR[0]), int32(maxR[0]))
+		if err != nil {
+			return nil, invalidSpec("controller %s: %w", ctrl.Name, err)
+		}
+		h, err := hpa.New(cfg)
+		if err != nil {
+			return nil, invalidSpec("controller %s: %w", ctrl.Name, err)
+		}
+		return h, nil
+	case api.ControllerStatic:
+		r := ctrl.Replicas
+		if r < 1 {
+			r = 1
+		}
+		return &envs.StaticController{Replicas: []int{r}}, nil
+	case api.ControllerAgent:
+		if in.Checkpoint == nil {
+			return nil, invalidSpec("controller %s: agent evaluation needs a checkpoint", ctrl.Name)
+		}
+		data, _, err := objstore.GetVerified(ctx, a.Store, in.Checkpoint.Key, in.Checkpoint.SHA256)
+		switch {
+		case errors.Is(err, objstore.ErrCorrupt):
+			return nil, corruptCheckpoint(fmt.Errorf("controller %s: %w", ctrl.Name, err))
+		case err != nil:
+			return nil, fmt.Errorf("controller %s: read checkpoint: %w", ctrl.Name, err)
+		}
+		pol, err := model.LoadPolicy(bytes.NewReader(data))
+		if err != nil {
+			return nil, corruptCheckpoint(fmt.Errorf("controller %s: load policy %s: %w", ctrl.Name, in.Checkpoint.Key, err))
+		}
+		minR, maxR := replicaBounds(c, ctrl)
+		return pol.Controller(ctrl.Name, sim.NewObserver(c).Observe, minR, maxR, true, in.Seed), nil
+	default:
+		return nil, invalidSpec("controller %s: unknown type %q", ctrl.Name, ctrl.Type)
+	}
+}
+
+func fmtFloat(x float64) string { return strconv.FormatFloat(finite(x), 'g', 8, 64) }
+
+// EvaluateRun runs one controller on one scenario in the twin, stores the
+// per-step time series as CSV and returns its summary.
+func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (api.EvaluateRunResult, error) {
+	log := activity.GetLogger(ctx)
+	spec := &in.Spec
+	if err := checkSim(spec); err != nil {
+		return api.EvaluateRunResult{}, err
+	}
+	opts, err := simOptions(spec, in.Scenario)
+	if err != nil {
+		return api.EvaluateRunResult{}, err
+	}
+	c, err := sim.NewCluster(opts)
+	if err != nil {
+		return api.EvaluateRunResult{}, invalidSpec("evaluate %s on %s: build twin: %w", in.Controller.Name, in.Scenario, err)
+	}
+	ctrl, err := a.controller(ctx, c, in)
+	if err != nil {
+		return api.EvaluateRunResult{}, err
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	header := []string{"time_s"}
+	for _, s := range c.App().ServiceNames() {
+		header = append(header, s+"_replicas", s+"_ready", s+"_cpu_m", s+"_mem_mib")
+	}
+	header = append(header, "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
+	var werr error
+	if err := w.Write(header); err != nil {
+		werr = err
+	}
+	steps := 0
+	row := make([]string, 0, len(header))
+	res, err := sim.Run(c, ctrl, sim.RunOptions{
+		Seed: in.Seed, Duration: spec.Spec.Load.Duration.Std(), SLO: spec.Spec.Evaluation.SLO.Std(),
+		Record: func(s *sim.Snapshot) {
+			steps++
+			row = append(row[:0], fmtFloat(s.Time.Seconds()))
+			for i := range s.Replicas {
+				row = append(row, strconv.Itoa(s.Replicas[i]), strconv.Itoa(s.Ready[i]), fmtFloat(s.CPUMilli[i]), fmtFloat(s.MemMiB[i]))
+			}
+			row = append(row, fmtFloat(s.TaskRate), fmtFloat(s.P50Ms), fmtFloat(s.P95Ms), fmtFloat(s.P99Ms), fmtFloat(s.ErrorRate))
+			if err := w.Write(row); err != nil && werr == nil {
+				werr = err
+			}
+			if steps%heartbeatEvery == 0 {
+				activity.RecordHeartbeat(ctx, map[string]any{"steps": steps})
+				if werr == nil {
+					werr = ctx.Err()
+				}
+			}
+		},
+	})
+	if err != nil {
+		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: %w", in.Controller.Name, in.Scenario, in.Repetition, err)
+	}
+	if ae, ok := ctrl.(interface{ Err() error }); ok && ae.Err() != nil {
+		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: agent: %w", in.Controller.Name, in.Scenario, in.Repetition, ae.Err())
+	}
+	w.Flush()
+	if werr == nil {
+		werr = w.Error()
+	}
+	if werr != nil {
+		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: %w", in.Controller.Name, in.Scenario, in.Repetition, werr)
+	}
+	key := SeriesKey(spec, in.ExperimentID, in.Controller.Name, in.Scenario, in.Repetition)
+	info, err := objstore.PutVerified(ctx, a.Store, key, buf.Bytes())
+	if err != nil {
+		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: store %s: %w", in.Controller.Name, in.Scenario, in.Repetition, key, err)
+	}
+	log.Info("evaluation run done", "controller", in.Controller.Name, "scenario", in.Scenario, "repetition", in.Repetition, "steps", steps, "key", key)
+	return api.EvaluateRunResult{
+		Controller: in.Controller.Name, Scenario: in.Scenario, Repetition: in.Repetition,
+		SeriesKey: key, SHA256: info.SHA256,
+		Metrics: api.RunMetrics{
+			CostReplicaSeconds: finite(res.CostReplicaSeconds),
+			SLOViolationRate:   finite(res.SLOViolationRate),
+			LatencyP50Ms:       finite(res.LatencyP50Ms),
+			LatencyP95Ms:       finite(res.LatencyP95Ms),
+			LatencyP99Ms:       finite(res.LatencyP99Ms),
+			ErrorRate:          finite(res.ErrorRate),
+			ScalingActions:     res.ScalingActions,
+		},
+	}, nil
+}
+
+// Cleanup tears down what DeployApp set up: nothing in sim mode.
+func (a *Activities) Cleanup(ctx context.Context, in api.CleanupInput) error {
+	activity.GetLogger(ctx).Info("cleanup: nothing to tear down in sim mode", "experiment", in.ExperimentID, "mode", string(in.Spec.Spec.Cluster.Mode))
+	return nil
+}

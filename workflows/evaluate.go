@@ -1,0 +1,99 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// evalConcurrency is the number of EvaluateRun activities in flight at
+// once: enough to keep a worker busy, few enough that parallel load runs on
+// one cluster do not disturb each other much.
+const evalConcurrency = 4
+
+// evalSeed derives an evaluation run's seed from the agent seed, the
+// scenario's index and the repetition, through SplitMix64 finalisers
+// (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
+// OOPSLA 2014). It does not depend on the controller: every controller sees
+// the same load for a given (scenario, repetition), so comparisons are
+// paired.
+func evalSeed(seed uint64, scenario, repetition int) uint64 {
+	return mix64(seed ^ mix64(uint64(scenario)<<32|uint64(uint32(repetition))+0x9e3779b97f4a7c15))
+}
+
+func mix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// EvaluateWorkflow runs one EvaluateRun activity per controller x scenario
+// x repetition, at most evalConcurrency at a time, and returns the runs in
+// (controller, scenario, repetition) order, the order of the spec's lists.
+// Agent controllers get their checkpoint from in.Checkpoints. The first
+// failed run fails the evaluation and cancels the runs in flight.
+func EvaluateWorkflow(ctx workflow.Context, in api.EvaluateWorkflowInput) (api.EvaluateWorkflowResult, error) {
+	s := &in.Spec.Spec
+	var runs []api.EvaluateRunInput
+	for _, c := range s.Evaluation.Controllers {
+		var ckpt *api.CheckpointRef
+		if c.Type == api.ControllerAgent {
+			ref, ok := in.Checkpoints[c.Name]
+			if !ok {
+				return api.EvaluateWorkflowResult{}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("evaluate: no checkpoint for agent controller %s", c.Name), api.ErrTypeInvalidSpec, nil)
+			}
+			ckpt = &ref
+		}
+		for si, scenario := range s.Load.EvaluationScenarios {
+			for rep := 0; rep < s.Evaluation.Repetitions; rep++ {
+				runs = append(runs, api.EvaluateRunInput{
+					ExperimentID: in.ExperimentID,
+					Spec:         in.Spec,
+					Controller:   c,
+					Scenario:     scenario,
+					Repetition:   rep,
+					Seed:         evalSeed(s.Agent.Seed, si, rep),
+					Checkpoint:   ckpt,
+				})
+			}
+		}
+	}
+
+	ctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	futures := make([]workflow.Future, len(runs))
+	results := make([]api.EvaluateRunResult, len(runs))
+	wait := func(i int) error {
+		if err := futures[i].Get(ctx, &results[i]); err != nil {
+			r := runs[i]
+			return fmt.Errorf("evaluate %s on %s repetition %d: %w", r.Controller.Name, r.Scenario, r.Repetition, err)
+		}
+		// The run's identity comes from the matrix, not from the activity.
+		results[i].Controller = runs[i].Controller.Name
+		results[i].Scenario = runs[i].Scenario
+		results[i].Repetition = runs[i].Repetition
+		return nil
+	}
+	// A sliding window in start order: before starting run i, wait for run
+	// i-evalConcurrency. Simple and deterministic; a slow run can hold the
+	// window, which costs little since runs last about the same time.
+	for i := range runs {
+		if i >= evalConcurrency {
+			if err := wait(i - evalConcurrency); err != nil {
+				return api.EvaluateWorkflowResult{}, err
+			}
+		}
+		futures[i] = startEvaluateRun(ctx, runs[i])
+	}
+	for i := max(0, len(runs)-evalConcurrency); i < len(runs); i++ {
+		if err := wait(i); err != nil {
+			return api.EvaluateWorkflowResult{}, err
+		}
+	}
+	return api.EvaluateWorkflowResult{Runs: results}, nil
+}

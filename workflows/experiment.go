@@ -1,0 +1,210 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// experimentState is what the progress query reports. Only the workflow's
+// own goroutine writes it; the query handler reads it.
+type experimentState struct {
+	progress   api.Progress
+	trainStart time.Time
+}
+
+// chunksDone records finished training chunks and re-estimates the ETA from
+// the elapsed workflow time per chunk (training dominates an experiment's
+// run time, so the other stages are left out of the estimate).
+func (s *experimentState) chunksDone(ctx workflow.Context, res api.TrainWorkflowResult, chunkSteps int) {
+	p := &s.progress
+	p.Chunk += len(res.History)
+	p.Steps += res.Final.Step
+	if res.Final.Step == 0 {
+		p.Steps += int64(len(res.History) * chunkSteps)
+	}
+	if n := len(res.History); n > 0 {
+		p.LatestReward = res.History[n-1].MeanEpisodeReward
+	}
+	if p.Chunk > 0 && p.Chunk < p.Chunks {
+		perChunk := workflow.Now(ctx).Sub(s.trainStart) / time.Duration(p.Chunk)
+		p.ETA = api.Duration(perChunk * time.Duration(p.Chunks-p.Chunk))
+	} else {
+		p.ETA = 0
+	}
+}
+
+// ExperimentWorkflow runs one experiment end to end: DeployApp, WarmUp
+// (skipped when spec.WarmUp.Duration is 0), one TrainWorkflow child per
+// agent controller in parallel, an EvaluateWorkflow child, WriteReport and
+// Cleanup. The experiment ID is the workflow ID. Once the app is deployed,
+// Cleanup also runs, in a disconnected context, when the workflow fails or
+// is cancelled.
+//
+// The progress query reports the current stage and, during training, the
+// chunks and steps of the agents whose TrainWorkflow has finished (the
+// parent cannot query its children from workflow code, so counts advance
+// per agent; query a TrainWorkflow child, ID <experiment>-train-<agent>,
+// for finer progress). Every stage's error names the stage.
+func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result api.ExperimentResult, err error) {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	logger := workflow.GetLogger(ctx)
+	s := &spec.Spec
+	hash := api.SpecHash(&spec)
+	result = api.ExperimentResult{ExperimentID: id, SpecHash: hash}
+
+	var agents []api.Controller
+	for _, c := range s.Evaluation.Controllers {
+		if c.Type == api.ControllerAgent {
+			agents = append(agents, c)
+		}
+	}
+
+	st := &experimentState{progress: api.Progress{
+		Stage:      api.StageDeploy,
+		Chunks:     chunkCount(&spec) * len(agents),
+		TotalSteps: int64(s.Agent.TotalSteps) * int64(len(agents)),
+	}}
+	if err := workflow.SetQueryHandler(ctx, api.ProgressQueryName, func() (api.Progress, error) {
+		return st.progress, nil
+	}); err != nil {
+		return result, fmt.Errorf("set progress query: %w", err)
+	}
+	if err := workflow.UpsertMemo(ctx, map[string]any{
+		"app":      s.App,
+		"mode":     string(s.Cluster.Mode),
+		"policy":   s.Agent.Policy,
+		"goal":     s.Agent.Goal,
+		"specHash": hash,
+		"summary": fmt.Sprintf("%s on %s (%s): %s agent, %s goal, %d steps",
+			spec.Metadata.Name, s.App, s.Cluster.Mode, s.Agent.Policy, s.Agent.Goal, s.Agent.TotalSteps),
+	}); err != nil {
+		return result, fmt.Errorf("upsert memo: %w", err)
+	}
+
+	// Deploy.
+	if _, err := executeDeploy(ctx, api.DeployInput{ExperimentID: id, Spec: spec}); err != nil {
+		return result, fmt.Errorf("deploy: %w", err)
+	}
+
+	// From here on the app exists: tear it down however the run ends. The
+	// normal path runs Cleanup as its last stage; this deferred call covers
+	// failure and cancellation, in a disconnected context so that it still
+	// runs after the workflow's context is cancelled (samples-go
+	// cancellation/workflow.go).
+	cleanupIn := api.CleanupInput{ExperimentID: id, Spec: spec}
+	cleaned := false
+	defer func() {
+		if cleaned {
+			return
+		}
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		st.progress.Stage = api.StageCleanup
+		logger.Info("cleaning up after failure or cancellation", "error", err)
+		if cerr := executeCleanup(dctx, cleanupIn); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+	}()
+
+	// Warm up.
+	if s.WarmUp.Duration != 0 {
+		st.progress.Stage = api.StageWarmUp
+		if _, err := executeWarmUp(ctx, api.WarmUpInput{ExperimentID: id, Spec: spec}); err != nil {
+			return result, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+
+	// Train every agent in parallel, one child workflow each.
+	st.progress.Stage = api.StageTrain
+	st.trainStart = workflow.Now(ctx)
+	training, err := trainAgents(ctx, id, spec, agents, st)
+	if err != nil {
+		return result, err
+	}
+
+	// Evaluate.
+	st.progress.Stage = api.StageEvaluate
+	st.progress.ETA = 0
+	checkpoints := make(map[string]api.CheckpointRef, len(training))
+	for _, t := range training {
+		checkpoints[t.Agent] = t.Final
+	}
+	var eval api.EvaluateWorkflowResult
+	ectx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: id + "-evaluate"})
+	if err := workflow.ExecuteChildWorkflow(ectx, api.EvaluateWorkflowName, api.EvaluateWorkflowInput{
+		ExperimentID: id, Spec: spec, Checkpoints: checkpoints,
+	}).Get(ctx, &eval); err != nil {
+		return result, fmt.Errorf("evaluate: %w", err)
+	}
+
+	// Report.
+	st.progress.Stage = api.StageReport
+	report, err := executeWriteReport(ctx, api.ReportInput{ExperimentID: id, Spec: spec, Training: training, Runs: eval.Runs})
+	if err != nil {
+		return result, fmt.Errorf("write report: %w", err)
+	}
+	result.Report = report
+
+	// Clean up.
+	st.progress.Stage = api.StageCleanup
+	cleaned = true
+	if err := executeCleanup(ctx, cleanupIn); err != nil {
+		return result, fmt.Errorf("cleanup: %w", err)
+	}
+	st.progress.Stage = api.StageDone
+	return result, nil
+}
+
+// trainAgents starts one TrainWorkflow per agent and waits for all of them,
+// in completion order so that progress advances as each finishes. The
+// results keep the agents' order. The first failure cancels the others.
+func trainAgents(ctx workflow.Context, id string, spec api.ExperimentSpec, agents []api.Controller, st *experimentState) ([]api.TrainWorkflowResult, error) {
+	if len(agents) == 0 {
+		return nil, nil
+	}
+	if chunkCount(&spec) == 0 {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("train: totalSteps %d and chunkSteps %d must be positive", spec.Spec.Agent.TotalSteps, spec.Spec.Agent.ChunkSteps),
+			api.ErrTypeInvalidSpec, nil)
+	}
+	cctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+
+	results := make([]api.TrainWorkflowResult, len(agents))
+	var firstErr error
+	sel := workflow.NewSelector(ctx)
+	for i, a := range agents {
+		opts := workflow.ChildWorkflowOptions{
+			WorkflowID: id + "-train-" + a.Name,
+			Memo:       map[string]any{"experiment": id, "agent": a.Name},
+		}
+		f := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(cctx, opts), api.TrainWorkflowName, api.TrainWorkflowInput{
+			ExperimentID: id, Spec: spec, Agent: a.Name,
+		})
+		sel.AddFuture(f, func(f workflow.Future) {
+			if err := f.Get(ctx, &results[i]); err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("train agent %s: %w", a.Name, err)
+					cancel()
+				}
+				return
+			}
+			if results[i].Agent == "" {
+				results[i].Agent = a.Name
+			}
+			st.chunksDone(ctx, results[i], spec.Spec.Agent.ChunkSteps)
+		})
+	}
+	for range agents {
+		sel.Select(ctx)
+		if firstErr != nil {
+			return nil, firstErr
+		}
+	}
+	return results, nil
+}

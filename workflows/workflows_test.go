@@ -1,0 +1,428 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// testSpec is a small valid experiment: 500 steps in chunks of 100 (5
+// chunks), one agent and one HPA controller, one scenario, one repetition.
+func testSpec() api.ExperimentSpec {
+	return api.ExperimentSpec{
+		APIVersion: api.APIVersion,
+		Kind:       api.ExperimentKind,
+		Metadata:   api.Metadata{Name: "quick"},
+		Spec: api.Spec{
+			App:     "onlineboutique",
+			Cluster: api.Cluster{Mode: api.ModeSim, StepPeriod: api.Duration(15 * time.Second)},
+			WarmUp:  api.WarmUp{Duration: api.Duration(2 * time.Minute)},
+			Agent: api.Agent{
+				Algorithm: "ppo", Policy: "gcn", Head: "joint", Goal: "slo",
+				SLO: api.Duration(500 * time.Millisecond), TotalSteps: 500, ChunkSteps: 100,
+				EpisodeSteps: 25, Seed: 42,
+				Hyperparameters: api.Hyperparameters{NSteps: 100, BatchSize: 50, Epochs: 2, LearningRate: 3e-4},
+			},
+			Load: api.Load{TrainingScenario: "peak", EvaluationScenarios: []string{"peak"},
+				Duration: api.Duration(15 * time.Minute), Runner: api.RunnerSim},
+			Evaluation: api.Evaluation{
+				Controllers: []api.Controller{
+					{Name: "agent", Type: api.ControllerAgent},
+					{Name: "hpa-cpu-50", Type: api.ControllerHPA, HPA: "cpu-50", MinReplicas: 1, MaxReplicas: 8},
+				},
+				Repetitions: 1, ValidationSeeds: 3,
+			},
+			Storage: api.Storage{Bucket: "grlscaler", Prefix: "experiments"},
+		},
+	}
+}
+
+// fakes records the activity calls the workflows make.
+type fakes struct {
+	mu      sync.Mutex
+	calls   []string
+	evalIns []api.EvaluateRunInput
+	chunks  []api.TrainChunkInput
+}
+
+func (f *fakes) record(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, name)
+}
+
+func (f *fakes) count(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+// stages returns the recorded calls with consecutive repeats collapsed.
+func (f *fakes) stages() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if len(out) == 0 || out[len(out)-1] != c {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (f *fakes) trainChunk(_ context.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
+	f.record(api.TrainChunkActivityName)
+	f.mu.Lock()
+	f.chunks = append(f.chunks, in)
+	f.mu.Unlock()
+	step := int64(in.Chunk*in.Spec.Spec.Agent.ChunkSteps + in.Steps)
+	return api.TrainChunkResult{
+		Checkpoint:        api.CheckpointRef{Key: fmt.Sprintf("experiments/x/checkpoints/%s/%d.ckpt", in.Agent, step), SHA256: "ab", Size: 10, Step: step},
+		MeanEpisodeReward: float64(in.Chunk),
+	}, nil
+}
+
+// newEnv returns a test environment with the workflows registered and every
+// activity mocked by name, recording into f. TrainChunk is left to the
+// caller when mockTrain is false.
+func newEnv(t *testing.T, f *fakes, mockTrain bool) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	Register(env)
+
+	env.RegisterActivityWithOptions(func(_ context.Context, _ api.DeployInput) (api.DeployResult, error) {
+		return api.DeployResult{}, nil
+	}, activity.RegisterOptions{Name: api.DeployAppActivityName})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ api.WarmUpInput) (api.WarmUpResult, error) {
+		return api.WarmUpResult{}, nil
+	}, activity.RegisterOptions{Name: api.WarmUpActivityName})
+	env.RegisterActivityWithOptions(f.trainChunk, activity.RegisterOptions{Name: api.TrainChunkActivityName})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ api.EvaluateRunInput) (api.EvaluateRunResult, error) {
+		return api.EvaluateRunResult{}, nil
+	}, activity.RegisterOptions{Name: api.EvaluateRunActivityName})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ api.ReportInput) (api.ReportResult, error) {
+		return api.ReportResult{}, nil
+	}, activity.RegisterOptions{Name: api.WriteReportActivityName})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ api.CleanupInput) error {
+		return nil
+	}, activity.RegisterOptions{Name: api.CleanupActivityName})
+
+	env.OnActivity(api.DeployAppActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in api.DeployInput) (api.DeployResult, error) {
+			f.record(api.DeployAppActivityName)
+			return api.DeployResult{Services: []string{"frontend"}}, nil
+		})
+	env.OnActivity(api.WarmUpActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ api.WarmUpInput) (api.WarmUpResult, error) {
+			f.record(api.WarmUpActivityName)
+			return api.WarmUpResult{Steps: 8}, nil
+		})
+	if mockTrain {
+		env.OnActivity(api.TrainChunkActivityName, mock.Anything, mock.Anything).Return(f.trainChunk)
+	}
+	env.OnActivity(api.EvaluateRunActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in api.EvaluateRunInput) (api.EvaluateRunResult, error) {
+			f.record(api.EvaluateRunActivityName)
+			f.mu.Lock()
+			f.evalIns = append(f.evalIns, in)
+			f.mu.Unlock()
+			return api.EvaluateRunResult{SeriesKey: "k", Metrics: api.RunMetrics{LatencyP95Ms: float64(in.Seed % 1000)}}, nil
+		})
+	env.OnActivity(api.WriteReportActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in api.ReportInput) (api.ReportResult, error) {
+			f.record(api.WriteReportActivityName)
+			return api.ReportResult{JSONKey: "r.json", Summary: fmt.Sprintf("%d runs", len(in.Runs))}, nil
+		})
+	env.OnActivity(api.CleanupActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ api.CleanupInput) error {
+			f.record(api.CleanupActivityName)
+			return nil
+		})
+	return env
+}
+
+func TestExperimentRunsStagesInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		warmUp time.Duration
+		want   []string
+	}{
+		{"with warm-up", 2 * time.Minute, []string{
+			api.DeployAppActivityName, api.WarmUpActivityName, api.TrainChunkActivityName,
+			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName}},
+		{"warm-up skipped", 0, []string{
+			api.DeployAppActivityName, api.TrainChunkActivityName,
+			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakes{}
+			env := newEnv(t, f, true)
+			spec := testSpec()
+			spec.Spec.WarmUp.Duration = api.Duration(tc.warmUp)
+			env.ExecuteWorkflow(api.ExperimentWorkflowName, spec)
+
+			require.True(t, env.IsWorkflowCompleted())
+			require.NoError(t, env.GetWorkflowError())
+			var res api.ExperimentResult
+			require.NoError(t, env.GetWorkflowResult(&res))
+			require.Equal(t, api.SpecHash(&spec), res.SpecHash)
+			require.Equal(t, "2 runs", res.Report.Summary)
+			require.NotEmpty(t, res.ExperimentID)
+			require.Equal(t, tc.want, f.stages())
+			require.Equal(t, 5, f.count(api.TrainChunkActivityName))
+			require.Equal(t, 1, f.count(api.CleanupActivityName))
+			if tc.warmUp != 0 {
+				env.AssertExpectations(t) // every mocked activity ran
+			}
+
+			// Chunks continue from each other's checkpoints, and the agent
+			// controller is evaluated with the final one.
+			require.Nil(t, f.chunks[0].From)
+			for i := 1; i < len(f.chunks); i++ {
+				require.Equal(t, f.chunks[i-1].Chunk+1, f.chunks[i].Chunk)
+				require.Equal(t, int64(i*100), f.chunks[i].From.Step)
+			}
+			for _, in := range f.evalIns {
+				if in.Controller.Type == api.ControllerAgent {
+					require.Equal(t, int64(500), in.Checkpoint.Step)
+				} else {
+					require.Nil(t, in.Checkpoint)
+				}
+			}
+		})
+	}
+}
+
+func TestTrainContinuesAsNewAfterMaxChunks(t *testing.T) {
+	old := maxChunksPerRun
+	maxChunksPerRun = 2
+	t.Cleanup(func() { maxChunksPerRun = old })
+
+	f := &fakes{}
+	env := newEnv(t, f, true)
+	env.ExecuteWorkflow(api.TrainWorkflowName, api.TrainWorkflowInput{ExperimentID: "x", Spec: testSpec(), Agent: "agent"})
+
+	require.True(t, env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can)
+	require.Equal(t, api.TrainWorkflowName, can.WorkflowType.Name)
+	require.Equal(t, 2, f.count(api.TrainChunkActivityName))
+
+	var next api.TrainWorkflowInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.Equal(t, 2, next.NextChunk)
+	require.NotNil(t, next.Latest)
+	require.Equal(t, int64(200), next.Latest.Step)
+	require.Equal(t, "experiments/x/checkpoints/agent/200.ckpt", next.Latest.Key)
+	require.Len(t, next.History, 2)
+	require.Equal(t, "agent", next.Agent)
+}
+
+func TestTrainResumesFromNextChunk(t *testing.T) {
+	f := &fakes{}
+	env := newEnv(t, f, true)
+	spec := testSpec()
+	spec.Spec.Agent.TotalSteps = 450 // last chunk is short: 50 steps
+	latest := api.CheckpointRef{Key: "k", Step: 200}
+	env.ExecuteWorkflow(api.TrainWorkflowName, api.TrainWorkflowInput{
+		ExperimentID: "x", Spec: spec, Agent: "agent", NextChunk: 2, Latest: &latest,
+		History: []api.TrainChunkResult{{}, {}},
+	})
+
+	require.NoError(t, env.GetWorkflowError())
+	var res api.TrainWorkflowResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Len(t, res.History, 5)
+	require.Equal(t, int64(450), res.Final.Step)
+	require.Len(t, f.chunks, 3)
+	require.Equal(t, "k", f.chunks[0].From.Key)
+	require.Equal(t, []int{100, 100, 50}, []int{f.chunks[0].Steps, f.chunks[1].Steps, f.chunks[2].Steps})
+}
+
+func TestTrainRetriesTransientChunkFailure(t *testing.T) {
+	f := &fakes{}
+	env := newEnv(t, f, false)
+	attempts := 0
+	env.OnActivity(api.TrainChunkActivityName, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
+			if in.Chunk == 1 {
+				attempts++
+				if attempts <= 2 {
+					return api.TrainChunkResult{}, temporal.NewApplicationError("store unavailable", "Transient")
+				}
+			}
+			return f.trainChunk(ctx, in)
+		})
+	spec := testSpec()
+	spec.Spec.Agent.TotalSteps = 300
+	env.ExecuteWorkflow(api.TrainWorkflowName, api.TrainWorkflowInput{ExperimentID: "x", Spec: spec, Agent: "agent"})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res api.TrainWorkflowResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, 3, attempts)
+	require.Len(t, res.History, 3)
+	require.Equal(t, int64(300), res.Final.Step)
+}
+
+func TestCorruptCheckpointFailsExperimentOnceAndCleansUp(t *testing.T) {
+	f := &fakes{}
+	env := newEnv(t, f, false)
+	attempts := 0
+	env.OnActivity(api.TrainChunkActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ api.TrainChunkInput) (api.TrainChunkResult, error) {
+			attempts++
+			return api.TrainChunkResult{}, temporal.NewNonRetryableApplicationError("bad checkpoint", api.ErrTypeCorruptCheckpoint, nil)
+		})
+	env.ExecuteWorkflow(api.ExperimentWorkflowName, testSpec())
+
+	require.True(t, env.IsWorkflowCompleted())
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "train agent agent")
+	require.Contains(t, err.Error(), "bad checkpoint")
+	require.Equal(t, 1, attempts)
+	require.Equal(t, 1, f.count(api.CleanupActivityName))
+	require.Zero(t, f.count(api.EvaluateRunActivityName))
+	require.Zero(t, f.count(api.WriteReportActivityName))
+}
+
+func TestCancelDuringTrainingCleansUp(t *testing.T) {
+	f := &fakes{}
+	env := newEnv(t, f, false)
+	env.OnActivity(api.TrainChunkActivityName, mock.Anything, mock.Anything).After(10 * time.Minute).Return(f.trainChunk)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 25*time.Minute)
+	env.ExecuteWorkflow(api.ExperimentWorkflowName, testSpec())
+
+	require.True(t, env.IsWorkflowCompleted())
+	var canceled *temporal.CanceledError
+	require.True(t, errors.As(env.GetWorkflowError(), &canceled), "got %v", env.GetWorkflowError())
+	require.Equal(t, 1, f.count(api.CleanupActivityName))
+	require.Zero(t, f.count(api.EvaluateRunActivityName))
+	require.Less(t, f.count(api.TrainChunkActivityName), 5)
+}
+
+func TestProgressQueryDuringTraining(t *testing.T) {
+	f := &fakes{}
+	env := newEnv(t, f, false)
+	spec := testSpec()
+	spec.Spec.Evaluation.Controllers = append(spec.Spec.Evaluation.Controllers,
+		api.Controller{Name: "mlp", Type: api.ControllerAgent, Policy: "mlp"})
+	// The gcn agent trains fast, the mlp baseline slowly: mid-way, the
+	// experiment knows the gcn agent's 5 chunks of 10.
+	env.OnActivity(api.TrainChunkActivityName, mock.Anything,
+		mock.MatchedBy(func(in api.TrainChunkInput) bool { return in.Agent == "mlp" })).
+		After(10 * time.Minute).Return(f.trainChunk)
+	env.OnActivity(api.TrainChunkActivityName, mock.Anything,
+		mock.MatchedBy(func(in api.TrainChunkInput) bool { return in.Agent != "mlp" })).
+		After(time.Minute).Return(f.trainChunk)
+
+	var mid api.Progress
+	queried := false
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(api.ProgressQueryName)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&mid))
+		queried = true
+	}, 30*time.Minute)
+	env.ExecuteWorkflow(api.ExperimentWorkflowName, spec)
+
+	require.NoError(t, env.GetWorkflowError())
+	require.True(t, queried)
+	require.Equal(t, api.StageTrain, mid.Stage)
+	require.Equal(t, 5, mid.Chunk)
+	require.Equal(t, 10, mid.Chunks)
+	require.Equal(t, int64(500), mid.Steps)
+	require.Equal(t, int64(1000), mid.TotalSteps)
+	require.InDelta(t, 4.0, mid.LatestReward, 0) // the last chunk's reward is its index
+	require.Positive(t, mid.ETA.Std())
+
+	v, err := env.QueryWorkflow(api.ProgressQueryName)
+	require.NoError(t, err)
+	var end api.Progress
+	require.NoError(t, v.Get(&end))
+	require.Equal(t, api.StageDone, end.Stage)
+	require.Equal(t, 10, end.Chunk)
+}
+
+func TestEvaluateRunsFullMatrixWithPairedSeeds(t *testing.T) {
+	f := &fakes{}
+	env := newEnv(t, f, true)
+	spec := testSpec()
+	spec.Spec.Evaluation.Controllers = []api.Controller{
+		{Name: "agent", Type: api.ControllerAgent},
+		{Name: "hpa-cpu-50", Type: api.ControllerHPA, HPA: "cpu-50"},
+		{Name: "static-2", Type: api.ControllerStatic, Replicas: 2},
+	}
+	spec.Spec.Load.EvaluationScenarios = []string{"peak", "offpeak"}
+	spec.Spec.Evaluation.Repetitions = 2
+	ckpt := api.CheckpointRef{Key: "final", Step: 500}
+	env.ExecuteWorkflow(api.EvaluateWorkflowName, api.EvaluateWorkflowInput{
+		ExperimentID: "x", Spec: spec, Checkpoints: map[string]api.CheckpointRef{"agent": ckpt},
+	})
+
+	require.NoError(t, env.GetWorkflowError())
+	var res api.EvaluateWorkflowResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Len(t, f.evalIns, 12)
+	require.Len(t, res.Runs, 12)
+
+	seeds := map[[2]any]uint64{}
+	distinct := map[uint64]bool{}
+	for _, in := range f.evalIns {
+		k := [2]any{in.Scenario, in.Repetition}
+		if s, ok := seeds[k]; ok {
+			require.Equal(t, s, in.Seed, "seed of %v differs across controllers", k)
+		}
+		seeds[k] = in.Seed
+		distinct[in.Seed] = true
+		if in.Controller.Name == "agent" {
+			require.Equal(t, &ckpt, in.Checkpoint)
+		}
+	}
+	require.Len(t, distinct, 4, "each (scenario, repetition) gets its own seed")
+
+	i := 0
+	for _, c := range spec.Spec.Evaluation.Controllers {
+		for _, sc := range spec.Spec.Load.EvaluationScenarios {
+			for rep := 0; rep < 2; rep++ {
+				r := res.Runs[i]
+				require.Equal(t, [3]any{c.Name, sc, rep}, [3]any{r.Controller, r.Scenario, r.Repetition})
+				require.InDelta(t, float64(seeds[[2]any{sc, rep}]%1000), r.Metrics.LatencyP95Ms, 0)
+				i++
+			}
+		}
+	}
+}
+
+func TestEvaluateRejectsAgentWithoutCheckpoint(t *testing.T) {
+	f := &fakes{}
+	env := newEnv(t, f, true)
+	env.ExecuteWorkflow(api.EvaluateWorkflowName, api.EvaluateWorkflowInput{ExperimentID: "x", Spec: testSpec()})
+
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, env.GetWorkflowError(), &appErr)
+	require.Equal(t, api.ErrTypeInvalidSpec, appErr.Type())
+	require.Zero(t, f.count(api.EvaluateRunActivityName))
+}
