@@ -19,7 +19,7 @@ VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 TEMPORAL_VERSION := v1.5.1
 TEMPORAL := $(BIN)/temporal-$(TEMPORAL_VERSION)
 
-.PHONY: all build test test-short bench run lint fmt vet staticcheck check-deps tools clean
+.PHONY: all build test test-short bench run sim lint fmt vet staticcheck check-deps tools clean
 
 all: build
 
@@ -38,9 +38,13 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./envs/... ./model/...
 
-# The main job: until the Temporal pipeline lands, the Online Boutique peak
-# scenario on the simulated cluster under the HPA at 50 % CPU.
-run: build
+# The main job: the local stack (Temporal dev server with its web UI, an S3
+# server, a worker) runs the quickstart experiment on the simulated cluster.
+run: build tools
+	bash scripts/run.sh
+
+# One scenario on the twin under the HPA, without the pipeline.
+sim: build
 	$(BIN)/grlctl sim --app onlineboutique --scenario peak --controller hpa --hpa-cpu 50 --seed 7
 
 lint: fmt vet staticcheck check-deps

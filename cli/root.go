@@ -31,7 +31,7 @@ func NewRootCmd(streams IO) *cobra.Command {
 	})
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
-	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), NewCmdStatus(streams), NewCmdWorker(streams))
+	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), NewCmdStatus(streams), NewCmdWorker(streams), NewCmdDev(streams))
 	return root
 }
 
