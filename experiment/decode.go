@@ -189,6 +189,21 @@ func (d *decoder) mapping(n *yaml.Node, path string, at position, v reflect.Valu
 		return
 	}
 	fields := fieldIndex(v.Type())
+	d.entries(n, path, func(name, p string, kp position, val *yaml.Node) {
+		f, ok := fields[name]
+		if !ok {
+			d.fail(kp, p, "unknown field%s; valid fields%s: %s", didYouMean(name, v.Type()), of(path), strings.Join(fieldNames(v.Type()), ", "))
+			return
+		}
+		d.pos[p] = kp
+		d.value(val, p, kp, v.Field(f))
+	})
+}
+
+// entries calls fn for each key of a mapping node that is a valid,
+// non-skipped, first-seen key; duplicates are reported here once for all
+// mapping kinds.
+func (d *decoder) entries(n *yaml.Node, path string, fn func(name, p string, kp position, val *yaml.Node)) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -203,13 +218,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, at position, v reflect.Valu
 			continue
 		}
 		seen[name] = k.Line
-		f, ok := fields[name]
-		if !ok {
-			d.fail(kp, p, "unknown field%s; valid fields%s: %s", didYouMean(name, v.Type()), of(path), strings.Join(fieldNames(v.Type()), ", "))
-			continue
-		}
-		d.pos[p] = kp
-		d.value(val, p, kp, v.Field(f))
+		fn(name, p, kp, val)
 	}
 }
 
@@ -219,29 +228,16 @@ func (d *decoder) stringMap(n *yaml.Node, path string, at position, v reflect.Va
 		d.fail(at, path, "want a mapping of strings, got %s", describe(n))
 		return
 	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		name, ok := d.key(k, path)
-		if !ok || skipKey(name) {
-			continue
-		}
-		p := childPath(path, name)
-		kp := position{k.Line, k.Column}
-		if line, dup := seen[name]; dup {
-			d.fail(kp, p, "duplicate key (first set at line %d)", line)
-			continue
-		}
-		seen[name] = k.Line
+	d.entries(n, path, func(name, p string, kp position, val *yaml.Node) {
 		d.pos[p] = kp
 		if val.Kind == yaml.AliasNode {
 			d.fail(kp, p, "aliases (*name) are not supported; write the value out")
-			continue
+			return
 		}
 		s := ""
 		if !(val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null") {
 			if !d.scalar(val, p, kp, "a string", "!!str") {
-				continue
+				return
 			}
 			s = val.Value
 		}
@@ -249,7 +245,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, at position, v reflect.Va
 			v.Set(reflect.MakeMap(v.Type()))
 		}
 		v.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(s))
-	}
+	})
 }
 
 // sequence decodes a list. An empty list stays nil (but given).
