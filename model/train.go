@@ -139,13 +139,8 @@ func (t *Trainer) Counters() Counters { return t.counters }
 func (t *Trainer) Hyperparameters() Hyperparameters { return t.hyper }
 
 // episodeSeed derives episode i's environment seed from the trainer seed.
-func (t *Trainer) episodeSeed(i int64) uint64 { return splitmix64(t.seed ^ splitmix64(uint64(i)+1)) }
-
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
+func (t *Trainer) episodeSeed(i int64) uint64 {
+	return envs.MixSeed(t.seed ^ envs.MixSeed(uint64(i)+1))
 }
 
 // Train runs rollouts and updates until at least steps more environment

@@ -70,20 +70,12 @@ func (e *Env) Reset(seed uint64) (envs.Observation, error) {
 		// A start drawn from the seed, aligned to steps.
 		steps := int64(e.c.opts.Scenario.Duration / e.c.opts.StepPeriod)
 		if steps > 0 {
-			start = time.Duration(splitmix(seed)%uint64(steps)) * e.c.opts.StepPeriod
+			start = time.Duration(envs.MixSeed(seed)%uint64(steps)) * e.c.opts.StepPeriod
 		}
 	}
 	e.c.Reset(seed, start)
 	e.step = 0
 	return e.o.Observe(), nil
-}
-
-// splitmix scrambles a seed so that consecutive seeds give unrelated starts.
-func splitmix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
 }
 
 // Step implements envs.Env: it applies the move (unless it would leave the
