@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"path"
 	"strconv"
 	"time"
 
@@ -62,13 +61,7 @@ func corruptCheckpoint(err error) error {
 
 // experimentKey joins the storage prefix, the experiment ID and rest.
 func experimentKey(spec *api.ExperimentSpec, id string, rest ...string) string {
-	parts := []string{}
-	if spec.Spec.Storage.Prefix != "" {
-		parts = append(parts, spec.Spec.Storage.Prefix)
-	}
-	parts = append(parts, id)
-	parts = append(parts, rest...)
-	return path.Join(parts...)
+	return api.ExperimentKey(spec.Spec.Storage.Prefix, id, rest...)
 }
 
 // ErrTypeNotImplemented marks a cluster mode the activities cannot run yet
@@ -157,7 +150,7 @@ func (a *Activities) DeployApp(ctx context.Context, in api.DeployInput) (api.Dep
 	if err != nil {
 		return api.DeployResult{}, invalidSpec("deploy %s: %w", in.ExperimentID, err)
 	}
-	key := experimentKey(spec, in.ExperimentID, "spec.json")
+	key := experimentKey(spec, in.ExperimentID, api.SpecObject)
 	if old, _, err := objstore.GetVerified(ctx, a.Store, key, ""); err == nil && bytes.Equal(old, data) {
 		log.Info("spec already stored", "key", key)
 		return res, nil

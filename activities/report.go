@@ -217,8 +217,8 @@ func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.R
 	if err != nil {
 		return api.ReportResult{}, fmt.Errorf("write report %s: encode json: %w", in.ExperimentID, err)
 	}
-	jsonKey := experimentKey(spec, in.ExperimentID, "reports", "report.json")
-	mdKey := experimentKey(spec, in.ExperimentID, "reports", "report.md")
+	jsonKey := experimentKey(spec, in.ExperimentID, api.ReportJSONObject)
+	mdKey := experimentKey(spec, in.ExperimentID, api.ReportMarkdownObject)
 	if _, err := objstore.PutVerified(ctx, a.Store, jsonKey, js); err != nil {
 		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/worker"
+	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
 // DevOptions are the flags of grlctl dev.
@@ -108,9 +109,13 @@ func (o *DevOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	temporal, err := o.start(ctx, "temporal", o.TemporalBin, "server", "start-dev", "--ip", "127.0.0.1",
+	args := []string{"server", "start-dev", "--ip", "127.0.0.1",
 		"--port", fmt.Sprint(o.TemporalPort), "--ui-port", fmt.Sprint(o.UIPort),
-		"--db-filename", filepath.Join(o.Dir, "temporal.db"), "--log-level", "warn")
+		"--db-filename", filepath.Join(o.Dir, "temporal.db"), "--log-level", "warn"}
+	for _, name := range api.SearchAttributeNames {
+		args = append(args, "--search-attribute", name+"=Keyword")
+	}
+	temporal, err := o.start(ctx, "temporal", o.TemporalBin, args...)
 	if err != nil {
 		return err
 	}

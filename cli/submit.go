@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,10 +9,13 @@ import (
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/grlscaler/grlscaler/experiment"
+	"github.com/grlscaler/grlscaler/workflows"
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
@@ -49,7 +53,8 @@ report summary.`,
 				ID:                       id,
 				TaskQueue:                api.TaskQueue,
 				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-				Memo:                     map[string]any{"specHash": api.SpecHash(spec), "app": spec.Spec.App},
+				Memo:                     workflows.ExperimentMemo(spec),
+				TypedSearchAttributes:    searchAttributes(ctx, c, tf.namespace, spec, streams),
 			}, api.ExperimentWorkflowName, *spec)
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {
@@ -156,4 +161,32 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 		return "continued_as_new"
 	}
 	return "unknown"
+}
+
+// searchAttributes returns the experiment's search attributes when the
+// namespace has them all registered, and otherwise warns once on stderr and
+// returns none: the experiment runs either way, only filtering by them is
+// lost.
+func searchAttributes(ctx context.Context, c client.Client, namespace string, spec *api.ExperimentSpec, streams IO) temporal.SearchAttributes {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	var missing []string
+	for _, name := range api.SearchAttributeNames {
+		if err != nil || resp.GetCustomAttributes()[name] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return workflows.StartSearchAttributes(spec)
+	}
+	fmt.Fprintf(streams.Err, "grlctl: namespace %s lacks the search attributes %s (Keyword); the experiment runs without them. Register them with: temporal operator search-attribute create --namespace %s%s\n",
+		namespace, strings.Join(missing, ", "), namespace, flagsFor(missing))
+	return temporal.SearchAttributes{}
+}
+
+func flagsFor(names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(" --name " + n + " --type Keyword")
+	}
+	return b.String()
 }

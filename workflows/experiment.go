@@ -75,17 +75,10 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	}); err != nil {
 		return result, fmt.Errorf("set progress query: %w", err)
 	}
-	if err := workflow.UpsertMemo(ctx, map[string]any{
-		"app":      s.App,
-		"mode":     string(s.Cluster.Mode),
-		"policy":   s.Agent.Policy,
-		"goal":     s.Agent.Goal,
-		"specHash": hash,
-		"summary": fmt.Sprintf("%s on %s (%s): %s agent, %s goal, %d steps",
-			spec.Metadata.Name, s.App, s.Cluster.Mode, s.Agent.Policy, s.Agent.Goal, s.Agent.TotalSteps),
-	}); err != nil {
+	if err := workflow.UpsertMemo(ctx, ExperimentMemo(&spec)); err != nil {
 		return result, fmt.Errorf("upsert memo: %w", err)
 	}
+	stage := newStageTracker(ctx, &st.progress)
 
 	// Deploy.
 	if _, err := executeDeploy(ctx, api.DeployInput{ExperimentID: id, Spec: spec}); err != nil {
@@ -104,7 +97,7 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 			return
 		}
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		st.progress.Stage = api.StageCleanup
+		stage.set(dctx, api.StageCleanup)
 		logger.Info("cleaning up after failure or cancellation", "error", err)
 		if cerr := executeCleanup(dctx, cleanupIn); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
@@ -113,14 +106,14 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 
 	// Warm up.
 	if s.WarmUp.Duration != 0 {
-		st.progress.Stage = api.StageWarmUp
+		stage.set(ctx, api.StageWarmUp)
 		if _, err := executeWarmUp(ctx, api.WarmUpInput{ExperimentID: id, Spec: spec}); err != nil {
 			return result, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 
 	// Train every agent in parallel, one child workflow each.
-	st.progress.Stage = api.StageTrain
+	stage.set(ctx, api.StageTrain)
 	st.trainStart = workflow.Now(ctx)
 	training, err := trainAgents(ctx, id, spec, agents, st)
 	if err != nil {
@@ -128,7 +121,7 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	}
 
 	// Evaluate.
-	st.progress.Stage = api.StageEvaluate
+	stage.set(ctx, api.StageEvaluate)
 	st.progress.ETA = 0
 	checkpoints := make(map[string]api.CheckpointRef, len(training))
 	for _, t := range training {
@@ -143,7 +136,7 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	}
 
 	// Report.
-	st.progress.Stage = api.StageReport
+	stage.set(ctx, api.StageReport)
 	report, err := executeWriteReport(ctx, api.ReportInput{ExperimentID: id, Spec: spec, Training: training, Runs: eval.Runs})
 	if err != nil {
 		return result, fmt.Errorf("write report: %w", err)
@@ -151,12 +144,12 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	result.Report = report
 
 	// Clean up.
-	st.progress.Stage = api.StageCleanup
+	stage.set(ctx, api.StageCleanup)
 	cleaned = true
 	if err := executeCleanup(ctx, cleanupIn); err != nil {
 		return result, fmt.Errorf("cleanup: %w", err)
 	}
-	st.progress.Stage = api.StageDone
+	stage.set(ctx, api.StageDone)
 	return result, nil
 }
 

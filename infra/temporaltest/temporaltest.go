@@ -15,6 +15,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+
+	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
 // EnvTemporal names the Temporal CLI binary the end-to-end tests run as a
@@ -33,7 +35,7 @@ func freePort(t testing.TB) int {
 
 // StartDevServer runs `temporal server start-dev` on loopback with its
 // state in a temp directory and returns a connected client and its
-// address. Without the binary it skips under -short and fails otherwise:
+// address, with grlscaler's search attributes registered. Without the binary it skips under -short and fails otherwise:
 // tests that need Temporal run for real in `make test`.
 func StartDevServer(t testing.TB) (client.Client, string) {
 	t.Helper()
@@ -45,8 +47,12 @@ func StartDevServer(t testing.TB) (client.Client, string) {
 		t.Fatalf("%s=%q: the Temporal dev server binary is missing; run `make tools` (or `make test`, which builds it)", EnvTemporal, bin)
 	}
 	port := freePort(t)
-	cmd := exec.Command(bin, "server", "start-dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--headless", "--db-filename", filepath.Join(t.TempDir(), "temporal.db"), "--log-level", "error")
+	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--headless", "--db-filename", filepath.Join(t.TempDir(), "temporal.db"), "--log-level", "error"}
+	for _, name := range api.SearchAttributeNames {
+		args = append(args, "--search-attribute", name+"=Keyword")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start temporal dev server: %v", err)
