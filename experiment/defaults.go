@@ -27,6 +27,7 @@ const (
 	DefaultValidationSeeds  = 3
 	DefaultBucket           = "grlscaler"
 	DefaultPrefix           = "experiments"
+	DefaultHeartbeatTimeout = 2 * time.Minute
 	// DefaultLinkerdVizURL is the Linkerd viz metrics API's edges endpoint
 	// inside the cluster.
 	DefaultLinkerdVizURL = "http://metrics-api.linkerd-viz.svc.cluster.local:8085/api/edges"
@@ -148,6 +149,9 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	}
 	if sp.Storage.Prefix == "" {
 		sp.Storage.Prefix = DefaultPrefix
+	}
+	if !given("spec.execution.heartbeatTimeout") {
+		sp.Execution.HeartbeatTimeout = api.Duration(DefaultHeartbeatTimeout)
 	}
 }
 

@@ -259,7 +259,8 @@ spec:
 			},
 			Repetitions: 5, ValidationSeeds: 3, SLO: api.Duration(500 * time.Millisecond),
 		},
-		Storage: api.Storage{Bucket: "grlscaler", Prefix: "experiments"},
+		Storage:   api.Storage{Bucket: "grlscaler", Prefix: "experiments"},
+		Execution: api.Execution{HeartbeatTimeout: api.Duration(2 * time.Minute)},
 	}
 	if !reflect.DeepEqual(s.Spec, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s.Spec, want)
@@ -485,6 +486,9 @@ func malformed(t testing.TB) []struct {
 	add("field of another controller type", d,
 		wantErr{loc(t, d, "{name: s"), "spec.evaluation.controllers[0].replicas", "required"},
 		wantErr{loc(t, d, "hpa: cpu-20"), "spec.evaluation.controllers[0].hpa", "only for type hpa"})
+
+	d = base + "  execution: {heartbeatTimeout: 1s}\n"
+	add("heartbeat timeout too short", d, wantErr{loc(t, d, "heartbeatTimeout"), "spec.execution.heartbeatTimeout", "1s must be in [5s, 1h0m0s]"})
 
 	d = edit(t, "kind: Experiment", "kind: Experiment\nkind: Job")
 	add("duplicate top-level key", d, wantErr{loc(t, d, "kind: Job"), "kind", "duplicate key (first set at line 2)"})

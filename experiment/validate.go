@@ -189,7 +189,17 @@ func (v *validator) spec(s *api.Spec) {
 	v.load(s, appOK)
 	v.evaluation(s, appOK)
 	v.storage(&s.Storage)
+	if d := s.Execution.HeartbeatTimeout.Std(); d < minHeartbeatTimeout || d > maxHeartbeatTimeout {
+		v.add("spec.execution.heartbeatTimeout", "%v must be in [%v, %v]", d, minHeartbeatTimeout, maxHeartbeatTimeout)
+	}
 }
+
+// Heartbeat timeouts below 5s would retry chunks whose worker is merely
+// busy; above 1h a dead worker holds its chunk for too long.
+const (
+	minHeartbeatTimeout = 5 * time.Second
+	maxHeartbeatTimeout = time.Hour
+)
 
 // app validates spec.app and reports whether scenarios can be checked
 // against it.

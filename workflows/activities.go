@@ -12,21 +12,21 @@ import (
 
 func executeDeploy(ctx workflow.Context, in api.DeployInput) (api.DeployResult, error) {
 	var out api.DeployResult
-	ctx = workflow.WithActivityOptions(ctx, deployOptions())
+	ctx = workflow.WithActivityOptions(ctx, deployOptions(heartbeatTimeout(&in.Spec)))
 	err := workflow.ExecuteActivity(ctx, api.DeployAppActivityName, in).Get(ctx, &out)
 	return out, err
 }
 
 func executeWarmUp(ctx workflow.Context, in api.WarmUpInput) (api.WarmUpResult, error) {
 	var out api.WarmUpResult
-	ctx = workflow.WithActivityOptions(ctx, warmUpOptions())
+	ctx = workflow.WithActivityOptions(ctx, warmUpOptions(heartbeatTimeout(&in.Spec)))
 	err := workflow.ExecuteActivity(ctx, api.WarmUpActivityName, in).Get(ctx, &out)
 	return out, err
 }
 
 func executeTrainChunk(ctx workflow.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
 	var out api.TrainChunkResult
-	ctx = workflow.WithActivityOptions(ctx, trainChunkOptions())
+	ctx = workflow.WithActivityOptions(ctx, trainChunkOptions(heartbeatTimeout(&in.Spec)))
 	err := workflow.ExecuteActivity(ctx, api.TrainChunkActivityName, in).Get(ctx, &out)
 	return out, err
 }
@@ -34,7 +34,7 @@ func executeTrainChunk(ctx workflow.Context, in api.TrainChunkInput) (api.TrainC
 // startEvaluateRun returns the future so that EvaluateWorkflow can keep
 // several runs in flight.
 func startEvaluateRun(ctx workflow.Context, in api.EvaluateRunInput) workflow.Future {
-	ctx = workflow.WithActivityOptions(ctx, evaluateRunOptions())
+	ctx = workflow.WithActivityOptions(ctx, evaluateRunOptions(heartbeatTimeout(&in.Spec)))
 	return workflow.ExecuteActivity(ctx, api.EvaluateRunActivityName, in)
 }
 

@@ -11,17 +11,31 @@ import (
 
 // Activity options, one function per activity, each chosen on purpose.
 // Every activity treats api.ErrTypeInvalidSpec as non-retryable: retrying
-// cannot fix the input.
+// cannot fix the input. The long-running activities heartbeat; how long a
+// silent one is given before it is retried on another worker is the spec's
+// execution.heartbeatTimeout.
+
+// defaultHeartbeatTimeout applies to specs recorded before
+// execution.heartbeatTimeout existed, so that their histories replay with
+// the options they ran with.
+const defaultHeartbeatTimeout = 2 * time.Minute
+
+func heartbeatTimeout(spec *api.ExperimentSpec) time.Duration {
+	if d := spec.Spec.Execution.HeartbeatTimeout.Std(); d > 0 {
+		return d
+	}
+	return defaultHeartbeatTimeout
+}
 
 // deployOptions: applying manifests (k8s) or building the twin (sim) takes
 // minutes at most; the activity polls for readiness and heartbeats every
-// few seconds, so a dead worker is noticed within a minute. Five attempts
+// few seconds. Five attempts
 // with exponential backoff ride out an API server hiccup without looping
 // forever on a broken cluster.
-func deployOptions() workflow.ActivityOptions {
+func deployOptions(heartbeat time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeat,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        5 * time.Second,
 			BackoffCoefficient:     2,
@@ -35,10 +49,10 @@ func deployOptions() workflow.ActivityOptions {
 // warmUpOptions: the warm-up runs load for spec.WarmUp.Duration (default
 // 2m) and then waits for metrics; 30m bounds any sensible warm-up. It
 // heartbeats while load runs.
-func warmUpOptions() workflow.ActivityOptions {
+func warmUpOptions(heartbeat time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeat,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        5 * time.Second,
 			BackoffCoefficient:     2,
@@ -49,15 +63,15 @@ func warmUpOptions() workflow.ActivityOptions {
 }
 
 // trainChunkOptions: a chunk runs on the training task queue (workers with
-// spare CPU); 2h bounds one chunk, and a 2m heartbeat timeout notices a
+// spare CPU); 2h bounds one chunk, and the heartbeat timeout notices a
 // crashed trainer well before that. A retry restarts the chunk from its
 // input checkpoint, so retrying is safe; a corrupt checkpoint is not fixed
 // by retrying.
-func trainChunkOptions() workflow.ActivityOptions {
+func trainChunkOptions(heartbeat time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:           api.TrainTaskQueue,
 		StartToCloseTimeout: 2 * time.Hour,
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    heartbeat,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        10 * time.Second,
 			BackoffCoefficient:     2,
@@ -68,12 +82,12 @@ func trainChunkOptions() workflow.ActivityOptions {
 }
 
 // evaluateRunOptions: one run lasts spec.Load.Duration (default 15m) plus
-// app reset; 2h bounds it with a 2m heartbeat. A checkpoint that fails its
+// app reset; 2h bounds it. A checkpoint that fails its
 // checksum is as fatal here as in training.
-func evaluateRunOptions() workflow.ActivityOptions {
+func evaluateRunOptions(heartbeat time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    heartbeat,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        10 * time.Second,
 			BackoffCoefficient:     2,

@@ -45,6 +45,18 @@ type Spec struct {
 	Load       Load       `json:"load"`
 	Evaluation Evaluation `json:"evaluation"`
 	Storage    Storage    `json:"storage"`
+	Execution  Execution  `json:"execution"`
+}
+
+// Execution tunes how the pipeline runs on Temporal.
+type Execution struct {
+	// HeartbeatTimeout is how long a long-running activity (deploy,
+	// warm-up, a training chunk, an evaluation run) may go without a
+	// heartbeat before Temporal declares its worker lost and retries it on
+	// another; default 2m, in [5s, 1h]. Shorter notices a crashed worker
+	// sooner; it must stay well above the time between heartbeats (one
+	// rollout of nSteps steps while training).
+	HeartbeatTimeout Duration `json:"heartbeatTimeout"`
 }
 
 // Mode selects the environment backend.
