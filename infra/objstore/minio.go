@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -175,7 +176,11 @@ const minScrubLen = 8
 type MinIOStore struct {
 	client   *minio.Client
 	bucket   string
+	region   string
 	partSize uint64
+	// opened holds the stores of the other buckets OpenBucket has opened,
+	// shared by every store of this client.
+	opened *sync.Map
 	// secrets are scrubbed from every error message, in case a server or
 	// transport error ever echoes one.
 	secrets []string
@@ -184,13 +189,14 @@ type MinIOStore struct {
 var (
 	_ Store        = (*MinIOStore)(nil)
 	_ SHA256Putter = (*MinIOStore)(nil)
+	_ BucketOpener = (*MinIOStore)(nil)
 )
 
 // NewMinIO returns a Store for cfg's bucket. It talks to the server only
 // when cfg.CreateBucket is set (to create the bucket if missing); otherwise
 // a wrong endpoint or key shows up at the first call.
 func NewMinIO(cfg Config) (*MinIOStore, error) {
-	s := &MinIOStore{bucket: cfg.Bucket, partSize: cfg.PartSize}
+	s := &MinIOStore{bucket: cfg.Bucket, region: cfg.Region, partSize: cfg.PartSize, opened: new(sync.Map)}
 	for _, k := range []string{cfg.SecretKey, cfg.AccessKey} {
 		// Shorter keys are test placeholders (MinIO requires 8-character
 		// secrets; AWS keys are 20 and 40), and scrubbing them would
@@ -271,6 +277,27 @@ func parseEndpoint(endpoint string, useTLS bool) (host string, secure bool, err 
 	default:
 		return "", false, fmt.Errorf("endpoint %q: scheme must be http or https", endpoint)
 	}
+}
+
+// OpenBucket implements BucketOpener: the store of bucket name on the same
+// server with the same credentials, created if it does not exist. Each
+// bucket is checked once per process.
+func (s *MinIOStore) OpenBucket(ctx context.Context, name string) (Store, error) {
+	if name == s.bucket {
+		return s, nil
+	}
+	if b, ok := s.opened.Load(name); ok {
+		return b.(*MinIOStore), nil
+	}
+	if err := s3utils.CheckValidBucketNameStrict(name); err != nil {
+		return nil, fmt.Errorf("open bucket %q: %w", name, err)
+	}
+	b := &MinIOStore{client: s.client, bucket: name, region: s.region, partSize: s.partSize, opened: s.opened, secrets: s.secrets}
+	if err := b.ensureBucket(ctx, s.region); err != nil {
+		return nil, err
+	}
+	actual, _ := s.opened.LoadOrStore(name, b)
+	return actual.(*MinIOStore), nil
 }
 
 func (s *MinIOStore) ensureBucket(ctx context.Context, region string) error {

@@ -97,6 +97,17 @@ type SHA256Putter interface {
 	PutSHA256(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string) (ObjectInfo, error)
 }
 
+// BucketOpener is implemented by stores that reach the other buckets of
+// their server with the same credentials: an experiment names its bucket
+// (spec.storage.bucket) and the worker opens it. MinIOStore implements it;
+// Memory does not (it is one namespace), so callers fall back to the store
+// they have.
+type BucketOpener interface {
+	// OpenBucket returns the store of bucket name, creating the bucket if
+	// it does not exist.
+	OpenBucket(ctx context.Context, name string) (Store, error)
+}
+
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
 	// Key is the object's key.

@@ -945,3 +945,35 @@ func BenchmarkPutGet(b *testing.B) {
 		})
 	}
 }
+
+func TestOpenBucketSeparatesBucketsOnOneServer(t *testing.T) {
+	srv := objstoretest.Start(t)
+	home, err := objstore.NewMinIO(srv.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	other, err := home.OpenBucket(ctx, "other-bucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := objstore.PutBytes(ctx, other, "k", []byte("in other"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := home.Stat(ctx, "k"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("object put in other-bucket visible in %s: err %v", srv.Config.Bucket, err)
+	}
+	again, err := home.OpenBucket(ctx, "other-bucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := objstore.GetBytes(ctx, again, "k"); err != nil || string(got) != "in other" {
+		t.Fatalf("reopened other-bucket: %q, %v", got, err)
+	}
+	if self, err := home.OpenBucket(ctx, srv.Config.Bucket); err != nil || self != objstore.Store(home) {
+		t.Fatalf("opening the store's own bucket returned %v, %v; want the store itself", self, err)
+	}
+	if _, err := home.OpenBucket(ctx, "Bad_Bucket"); err == nil || !strings.Contains(err.Error(), "Bad_Bucket") {
+		t.Fatalf("invalid bucket name: err %v, want one naming it", err)
+	}
+}
