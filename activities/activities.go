@@ -3,11 +3,13 @@ package activities
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -44,6 +46,7 @@ func (a *Activities) Register(r Registrar) {
 	r.RegisterActivityWithOptions(a.EvaluateRun, activity.RegisterOptions{Name: api.EvaluateRunActivityName})
 	r.RegisterActivityWithOptions(a.WriteReport, activity.RegisterOptions{Name: api.WriteReportActivityName})
 	r.RegisterActivityWithOptions(a.Cleanup, activity.RegisterOptions{Name: api.CleanupActivityName})
+	r.RegisterActivityWithOptions(a.WriteManifest, activity.RegisterOptions{Name: api.WriteManifestActivityName})
 }
 
 // heartbeatEvery is how many simulated steps pass between heartbeats of a
@@ -53,6 +56,10 @@ const heartbeatEvery = 20
 func invalidSpec(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
 	return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeInvalidSpec, err)
+}
+
+func corruptObject(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), api.ErrTypeCorruptObject, err)
 }
 
 func corruptCheckpoint(err error) error {
@@ -151,13 +158,20 @@ func (a *Activities) DeployApp(ctx context.Context, in api.DeployInput) (api.Dep
 		return api.DeployResult{}, invalidSpec("deploy %s: %w", in.ExperimentID, err)
 	}
 	key := experimentKey(spec, in.ExperimentID, api.SpecObject)
-	if old, _, err := objstore.GetVerified(ctx, a.Store, key, ""); err == nil && bytes.Equal(old, data) {
+	store, err := a.storeFor(ctx, spec)
+	if err != nil {
+		return api.DeployResult{}, fmt.Errorf("deploy %s: %w", in.ExperimentID, err)
+	}
+	if old, info, err := objstore.GetVerified(ctx, store, key, ""); err == nil && bytes.Equal(old, data) {
 		log.Info("spec already stored", "key", key)
+		res.Spec = api.ObjectRef{Key: key, SHA256: info.SHA256, Size: int64(len(data))}
 		return res, nil
 	}
-	if _, err := objstore.PutVerified(ctx, a.Store, key, data); err != nil {
+	info, err := objstore.PutVerified(ctx, store, key, data)
+	if err != nil {
 		return api.DeployResult{}, fmt.Errorf("deploy %s: store spec: %w", in.ExperimentID, err)
 	}
+	res.Spec = api.ObjectRef{Key: key, SHA256: info.SHA256, Size: int64(len(data))}
 	log.Info("deployed sim app", "app", ap.Name, "services", len(res.Services), "edges", res.Edges)
 	return res, nil
 }
@@ -265,6 +279,10 @@ func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 	if err != nil {
 		return api.TrainChunkResult{}, err
 	}
+	store, err := a.storeFor(ctx, spec)
+	if err != nil {
+		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
+	}
 	var tr *model.Trainer
 	if in.From == nil {
 		ctrl := agentController(spec, in.Agent)
@@ -276,7 +294,7 @@ func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 			return api.TrainChunkResult{}, invalidSpec("train chunk %d of %s: new trainer: %w", in.Chunk, in.Agent, err)
 		}
 	} else {
-		data, _, err := objstore.GetVerified(ctx, a.Store, in.From.Key, in.From.SHA256)
+		data, _, err := objstore.GetVerified(ctx, store, in.From.Key, in.From.SHA256)
 		switch {
 		case errors.Is(err, objstore.ErrCorrupt):
 			return api.TrainChunkResult{}, corruptCheckpoint(fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err))
@@ -292,9 +310,12 @@ func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 	start := tr.Counters().Steps
 	want := start + (int64(in.Steps)+nSteps-1)/nSteps*nSteps
 	key := CheckpointKey(spec, in.ExperimentID, in.Agent, want)
-	if data, info, err := objstore.GetVerified(ctx, a.Store, key, ""); err == nil {
-		log.Info("checkpoint already stored; reusing it", "key", key)
+	if data, info, err := objstore.GetVerified(ctx, store, key, ""); err == nil {
 		res := api.TrainChunkResult{Checkpoint: api.CheckpointRef{Key: key, SHA256: info.SHA256, Size: int64(len(data)), Step: want}}
+		if err := readChunkMetrics(ctx, store, key, &res); err != nil {
+			log.Warn("checkpoint already stored, but not its metrics; reporting none for this chunk", "key", key, "error", err)
+		}
+		log.Info("checkpoint already stored; reusing it", "key", key)
 		return res, nil
 	}
 	rep, err := tr.Train(ctx, in.Steps, func(p model.Progress) {
@@ -311,16 +332,59 @@ func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 	if err := tr.Save(&buf); err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: save: %w", in.Chunk, in.Agent, err)
 	}
-	info, err := objstore.PutVerified(ctx, a.Store, key, buf.Bytes())
-	if err != nil {
-		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: store %s: %w", in.Chunk, in.Agent, key, err)
-	}
-	log.Info("trained chunk", "agent", in.Agent, "chunk", in.Chunk, "step", step, "key", key)
-	return api.TrainChunkResult{
-		Checkpoint:        api.CheckpointRef{Key: key, SHA256: info.SHA256, Size: int64(buf.Len()), Step: step},
+	res := api.TrainChunkResult{
+		Checkpoint:        api.CheckpointRef{Key: key, Size: int64(buf.Len()), Step: step},
 		MeanEpisodeReward: finite(rep.MeanEpisodeReward),
 		PolicyLoss:        finite(rep.PolicyLoss),
 		ValueLoss:         finite(rep.ValueLoss),
 		Entropy:           finite(rep.Entropy),
-	}, nil
+	}
+	// The metrics go first and the checkpoint last: a stored checkpoint is
+	// the chunk's commit, and a retry that finds it also finds its metrics.
+	if err := writeChunkMetrics(ctx, store, key, res); err != nil {
+		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
+	}
+	info, err := objstore.PutVerified(ctx, store, key, buf.Bytes())
+	if err != nil {
+		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: store %s: %w", in.Chunk, in.Agent, key, err)
+	}
+	res.Checkpoint.SHA256 = info.SHA256
+	log.Info("trained chunk", "agent", in.Agent, "chunk", in.Chunk, "step", step, "key", key)
+	return res, nil
+}
+
+// chunkMetricsKey is the metrics sidecar of a checkpoint: <step>.ckpt ->
+// <step>.metrics.json.
+func chunkMetricsKey(checkpointKey string) string {
+	return strings.TrimSuffix(checkpointKey, ".ckpt") + ".metrics.json"
+}
+
+// writeChunkMetrics stores a chunk's training metrics beside its checkpoint.
+func writeChunkMetrics(ctx context.Context, store objstore.Store, checkpointKey string, res api.TrainChunkResult) error {
+	m := res
+	m.Checkpoint = api.CheckpointRef{}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode metrics: %w", err)
+	}
+	if _, err := objstore.PutVerified(ctx, store, chunkMetricsKey(checkpointKey), data); err != nil {
+		return fmt.Errorf("store metrics: %w", err)
+	}
+	return nil
+}
+
+// readChunkMetrics fills res's metrics from the checkpoint's sidecar.
+func readChunkMetrics(ctx context.Context, store objstore.Store, checkpointKey string, res *api.TrainChunkResult) error {
+	data, _, err := objstore.GetVerified(ctx, store, chunkMetricsKey(checkpointKey), "")
+	if err != nil {
+		return err
+	}
+	var m api.TrainChunkResult
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("decode %s: %w", chunkMetricsKey(checkpointKey), err)
+	}
+	ckpt := res.Checkpoint
+	*res = m
+	res.Checkpoint = ckpt
+	return nil
 }

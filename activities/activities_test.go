@@ -147,6 +147,9 @@ func TestTrainChunk(t *testing.T) {
 	if r0b.Checkpoint != r0.Checkpoint || after.LastModified != before.LastModified || after.ETag != before.ETag {
 		t.Fatalf("retry changed the checkpoint: %+v vs %+v", r0b.Checkpoint, r0.Checkpoint)
 	}
+	if r0b != r0 {
+		t.Fatalf("retried chunk's metrics %+v differ from the first attempt's %+v", r0b, r0)
+	}
 	if heartbeats != 0 {
 		t.Fatalf("retried chunk heartbeated %d times: it trained again", heartbeats)
 	}
@@ -372,5 +375,102 @@ func TestWriteReport(t *testing.T) {
 	md := string(mustGet(t, e.store, res.MarkdownKey, ""))
 	if !strings.Contains(md, "| peak | hpa-cpu-50 | 3 |") || !strings.Contains(res.Summary, "hpa-cpu-50") {
 		t.Fatalf("markdown or summary missing the hpa row:\n%s\n%s", md, res.Summary)
+	}
+}
+
+func writeManifest(t *testing.T, e *env, in api.ManifestInput) (api.ObjectRef, error) {
+	t.Helper()
+	v, err := e.ExecuteActivity(e.acts.WriteManifest, in)
+	if err != nil {
+		return api.ObjectRef{}, err
+	}
+	var ref api.ObjectRef
+	if err := v.Get(&ref); err != nil {
+		t.Fatal(err)
+	}
+	return ref, nil
+}
+
+func TestWriteManifestIndexesWhatWasStored(t *testing.T) {
+	ctx := context.Background()
+	spec := testSpec(t)
+	put := func(e *env, rel, body string) api.ObjectRef {
+		key := experimentKey(&spec, testID, rel)
+		info, err := objstore.PutVerified(ctx, e.store, key, []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return api.ObjectRef{Key: key, SHA256: info.SHA256, Size: info.Size}
+	}
+	for _, tc := range []struct {
+		name string
+		// tamper changes the store after the writers returned their refs.
+		tamper  func(e *env)
+		wantErr string
+	}{
+		{name: "every object indexed with its writer's checksum"},
+		{
+			name:    "a checkpoint overwritten after its chunk returned is refused",
+			tamper:  func(e *env) { put(e, "checkpoints/agent/50.ckpt", "other bytes") },
+			wantErr: "checkpoints/agent/50.ckpt has sha256",
+		},
+		{
+			name: "a missing series is refused",
+			tamper: func(e *env) {
+				_ = e.store.Delete(ctx, experimentKey(&spec, testID, "evals/hpa/peak/0.csv"))
+			},
+			wantErr: "evals/hpa/peak/0.csv is missing",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			specRef := put(e, api.SpecObject, "{}")
+			ck := put(e, "checkpoints/agent/50.ckpt", "ckpt")
+			put(e, "checkpoints/agent/50.metrics.json", "{}")
+			series := put(e, "evals/hpa/peak/0.csv", "t,replicas\n")
+			put(e, "logs/exp-1/DeployApp-1-attempt1.log", "deployed\n")
+			// Not written through PutVerified: no checksum to vouch for.
+			if _, err := objstore.PutBytes(ctx, e.store, experimentKey(&spec, testID, "notes.txt"), []byte("x"), ""); err != nil {
+				t.Fatal(err)
+			}
+			if tc.tamper != nil {
+				tc.tamper(e)
+			}
+			in := api.ManifestInput{
+				ExperimentID: testID, Spec: spec, Outcome: api.OutcomeCompleted, SpecObject: &specRef,
+				Training: []api.TrainWorkflowResult{{Agent: "agent", Final: api.CheckpointRef{Key: ck.Key, SHA256: ck.SHA256, Step: 50},
+					History: []api.TrainChunkResult{{Checkpoint: api.CheckpointRef{Key: ck.Key, SHA256: ck.SHA256, Size: ck.Size, Step: 50}}}}},
+				Runs: []api.EvaluateRunResult{{Controller: "hpa", Scenario: "peak", SeriesKey: series.Key, SHA256: series.SHA256}},
+			}
+			ref, err := writeManifest(t, e, in)
+			if tc.wantErr != "" {
+				var appErr *temporal.ApplicationError
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.As(err, &appErr) || appErr.Type() != api.ErrTypeCorruptObject {
+					t.Fatalf("err = %v, want a %s error containing %q", err, api.ErrTypeCorruptObject, tc.wantErr)
+				}
+				if _, err := e.store.Stat(ctx, experimentKey(&spec, testID, api.ManifestObject)); !errors.Is(err, objstore.ErrNotFound) {
+					t.Fatalf("a manifest was written despite the mismatch: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m Manifest
+			if err := json.Unmarshal(mustGet(t, e.store, ref.Key, ref.SHA256), &m); err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Checkpoints) != 1 || m.Checkpoints[0].Key != ck.Key || m.Checkpoints[0].SHA256 != ck.SHA256 {
+				t.Fatalf("checkpoints %+v", m.Checkpoints)
+			}
+			var got []string
+			for _, a := range m.Artifacts {
+				got = append(got, a.Kind+" "+strings.TrimPrefix(a.Key, experimentKey(&spec, testID)+"/"))
+			}
+			want := []string{"chunk-metrics checkpoints/agent/50.metrics.json", "series evals/hpa/peak/0.csv", "log logs/exp-1/DeployApp-1-attempt1.log", "spec spec.json"}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("artifacts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
 	}
 }

@@ -70,7 +70,11 @@ func (a *Activities) controller(ctx context.Context, c *sim.Cluster, in api.Eval
 		if in.Checkpoint == nil {
 			return nil, invalidSpec("controller %s: agent evaluation needs a checkpoint", ctrl.Name)
 		}
-		data, _, err := objstore.GetVerified(ctx, a.Store, in.Checkpoint.Key, in.Checkpoint.SHA256)
+		store, err := a.storeFor(ctx, &in.Spec)
+		if err != nil {
+			return nil, err
+		}
+		data, _, err := objstore.GetVerified(ctx, store, in.Checkpoint.Key, in.Checkpoint.SHA256)
 		switch {
 		case errors.Is(err, objstore.ErrCorrupt):
 			return nil, corruptCheckpoint(fmt.Errorf("controller %s: %w", ctrl.Name, err))
@@ -157,7 +161,11 @@ func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: %w", in.Controller.Name, in.Scenario, in.Repetition, werr)
 	}
 	key := SeriesKey(spec, in.ExperimentID, in.Controller.Name, in.Scenario, in.Repetition)
-	info, err := objstore.PutVerified(ctx, a.Store, key, buf.Bytes())
+	store, err := a.storeFor(ctx, spec)
+	if err != nil {
+		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: %w", in.Controller.Name, in.Scenario, in.Repetition, err)
+	}
+	info, err := objstore.PutVerified(ctx, store, key, buf.Bytes())
 	if err != nil {
 		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: store %s: %w", in.Controller.Name, in.Scenario, in.Repetition, key, err)
 	}

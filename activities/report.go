@@ -219,12 +219,22 @@ func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.R
 	}
 	jsonKey := experimentKey(spec, in.ExperimentID, api.ReportJSONObject)
 	mdKey := experimentKey(spec, in.ExperimentID, api.ReportMarkdownObject)
-	if _, err := objstore.PutVerified(ctx, a.Store, jsonKey, js); err != nil {
+	store, err := a.storeFor(ctx, spec)
+	if err != nil {
 		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
 	}
-	if _, err := objstore.PutVerified(ctx, a.Store, mdKey, []byte(markdown(&rep))); err != nil {
+	jsonInfo, err := objstore.PutVerified(ctx, store, jsonKey, js)
+	if err != nil {
+		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
+	}
+	mdInfo, err := objstore.PutVerified(ctx, store, mdKey, []byte(markdown(&rep)))
+	if err != nil {
 		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
 	}
 	log.Info("report written", "json", jsonKey, "markdown", mdKey, "groups", len(groups))
-	return api.ReportResult{JSONKey: jsonKey, MarkdownKey: mdKey, Summary: rep.Summary}, nil
+	return api.ReportResult{
+		JSONKey: jsonKey, JSONSHA256: jsonInfo.SHA256,
+		MarkdownKey: mdKey, MarkdownSHA256: mdInfo.SHA256,
+		Summary: rep.Summary,
+	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -40,7 +41,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	acts := &activities.Activities{Store: opts.Store, Logger: opts.Logger}
 
-	main := worker.New(opts.Client, api.TaskQueue, worker.Options{})
+	// Every activity attempt's log also goes to the experiment's logs/.
+	logs := []interceptor.WorkerInterceptor{&activities.RunLogs{Activities: acts}}
+	main := worker.New(opts.Client, api.TaskQueue, worker.Options{Interceptors: logs})
 	workflows.Register(main)
 	acts.Register(main)
 
@@ -48,6 +51,7 @@ func Run(ctx context.Context, opts Options) error {
 	// a sweep's training while one schedules the experiments.
 	train := worker.New(opts.Client, api.TrainTaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: opts.MaxConcurrentTraining,
+		Interceptors:                       logs,
 	})
 	acts.Register(train)
 

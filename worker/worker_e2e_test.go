@@ -2,12 +2,14 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/grlscaler/grlscaler/activities"
 	"github.com/grlscaler/grlscaler/experiment"
 	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/infra/objstore/objstoretest"
@@ -55,7 +57,8 @@ func TestExperimentRunsEndToEndOnTheLocalStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Spec.Storage.Bucket = cfg.Bucket
+	// Another bucket than the worker's own: the worker opens the spec's.
+	spec.Spec.Storage.Bucket = "grl-e2e"
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -73,7 +76,11 @@ func TestExperimentRunsEndToEndOnTheLocalStack(t *testing.T) {
 	if res.SpecHash != api.SpecHash(spec) || res.Report.JSONKey == "" {
 		t.Errorf("result %+v", res)
 	}
-	objs, err := store.List(ctx, spec.Spec.Storage.Prefix+"/e2e/")
+	bucket, err := store.OpenBucket(ctx, spec.Spec.Storage.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := bucket.List(ctx, spec.Spec.Storage.Prefix+"/e2e/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +94,64 @@ func TestExperimentRunsEndToEndOnTheLocalStack(t *testing.T) {
 			t.Errorf("store lacks %s; it holds:\n%s", want, all)
 		}
 	}
+	checkManifest(t, ctx, bucket, res.Manifest, objs)
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("worker: %v", err)
+	}
+}
+
+// checkManifest reads the manifest the experiment returned and checks that
+// every object it lists has the listed checksum, that every chunk's
+// checkpoint and every activity's log is listed, and that nothing stored
+// is missing from it but the manifest and the manifest writer's own log.
+func checkManifest(t *testing.T, ctx context.Context, store objstore.Store, ref api.ObjectRef, objs []objstore.ObjectInfo) {
+	t.Helper()
+	data, _, err := objstore.GetVerified(ctx, store, ref.Key, ref.SHA256)
+	if err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	var m activities.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	if m.Outcome != api.OutcomeCompleted || m.Seed != 7 || m.SpecHash == "" || m.CodeVersion == "" {
+		t.Errorf("manifest header: outcome %q seed %d hash %q code %q", m.Outcome, m.Seed, m.SpecHash, m.CodeVersion)
+	}
+	listed := map[string]bool{ref.Key: true}
+	for _, c := range m.Checkpoints {
+		if _, _, err := objstore.GetVerified(ctx, store, c.Key, c.SHA256); err != nil {
+			t.Errorf("checkpoint %s: %v", c.Key, err)
+		}
+		listed[c.Key] = true
+	}
+	if len(m.Checkpoints) != 2 || m.Checkpoints[1].Step != 100 || m.Checkpoints[1].Chunk != 1 {
+		t.Errorf("manifest checkpoints %+v, want chunks 0 and 1 up to step 100", m.Checkpoints)
+	}
+	kinds := map[string]int{}
+	for _, a := range m.Artifacts {
+		if _, _, err := objstore.GetVerified(ctx, store, a.Key, a.SHA256); err != nil {
+			t.Errorf("%s %s: %v", a.Kind, a.Key, err)
+		}
+		kinds[a.Kind]++
+		listed[a.Key] = true
+		if a.Kind == activities.KindLog && strings.Contains(a.Key, "/"+api.TrainChunkActivityName+"-") {
+			b, _, _ := objstore.GetVerified(ctx, store, a.Key, a.SHA256)
+			if !strings.Contains(string(b), `msg="trained chunk"`) || !strings.Contains(string(b), "level=INFO") {
+				t.Errorf("training log %s lacks the chunk's record:\n%s", a.Key, b)
+			}
+		}
+	}
+	// Deploy, warm-up, 2 chunks, 2 evaluation runs, report, cleanup.
+	want := map[string]int{activities.KindSpec: 1, activities.KindChunkMetrics: 2, activities.KindSeries: 2, activities.KindReport: 2, activities.KindLog: 8}
+	for k, n := range want {
+		if kinds[k] != n {
+			t.Errorf("manifest lists %d %s artifacts, want %d (all: %v)", kinds[k], k, n, kinds)
+		}
+	}
+	for _, o := range objs {
+		if !listed[o.Key] && !strings.Contains(o.Key, "/"+api.WriteManifestActivityName+"-") {
+			t.Errorf("stored object %s is not in the manifest", o.Key)
+		}
 	}
 }

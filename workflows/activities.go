@@ -49,3 +49,10 @@ func executeCleanup(ctx workflow.Context, in api.CleanupInput) error {
 	ctx = workflow.WithActivityOptions(ctx, shortOptions())
 	return workflow.ExecuteActivity(ctx, api.CleanupActivityName, in).Get(ctx, nil)
 }
+
+func executeWriteManifest(ctx workflow.Context, in api.ManifestInput) (api.ObjectRef, error) {
+	var out api.ObjectRef
+	ctx = workflow.WithActivityOptions(ctx, shortOptions())
+	err := workflow.ExecuteActivity(ctx, api.WriteManifestActivityName, in).Get(ctx, &out)
+	return out, err
+}

@@ -81,14 +81,22 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	stage := newStageTracker(ctx, &st.progress)
 
 	// Deploy.
-	if _, err := executeDeploy(ctx, api.DeployInput{ExperimentID: id, Spec: spec}); err != nil {
+	deployed, err := executeDeploy(ctx, api.DeployInput{ExperimentID: id, Spec: spec})
+	if err != nil {
 		return result, fmt.Errorf("deploy: %w", err)
 	}
+	// What the experiment has stored so far, for the manifest.
+	stored := api.ManifestInput{ExperimentID: id, Spec: spec}
+	if deployed.Spec.Key != "" {
+		specRef := deployed.Spec
+		stored.SpecObject = &specRef
+	}
 
-	// From here on the app exists: tear it down however the run ends. The
-	// normal path runs Cleanup as its last stage; this deferred call covers
-	// failure and cancellation, in a disconnected context so that it still
-	// runs after the workflow's context is cancelled (samples-go
+	// From here on the app exists: tear it down however the run ends, and
+	// index what was stored. The normal path runs Cleanup and
+	// WriteManifest as its last stages; this deferred call covers failure
+	// and cancellation, in a disconnected context so that it still runs
+	// after the workflow's context is cancelled (samples-go
 	// cancellation/workflow.go).
 	cleanupIn := api.CleanupInput{ExperimentID: id, Spec: spec}
 	cleaned := false
@@ -101,6 +109,13 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 		logger.Info("cleaning up after failure or cancellation", "error", err)
 		if cerr := executeCleanup(dctx, cleanupIn); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+		stored.Outcome, stored.Error = api.OutcomeFailed, err.Error()
+		if temporal.IsCanceledError(err) {
+			stored.Outcome = api.OutcomeCanceled
+		}
+		if _, merr := executeWriteManifest(dctx, stored); merr != nil {
+			err = errors.Join(err, fmt.Errorf("write manifest: %w", merr))
 		}
 	}()
 
@@ -116,6 +131,7 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	stage.set(ctx, api.StageTrain)
 	st.trainStart = workflow.Now(ctx)
 	training, err := trainAgents(ctx, id, spec, agents, st)
+	stored.Training = training
 	if err != nil {
 		return result, err
 	}
@@ -134,6 +150,7 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	}).Get(ctx, &eval); err != nil {
 		return result, fmt.Errorf("evaluate: %w", err)
 	}
+	stored.Runs = eval.Runs
 
 	// Report.
 	stage.set(ctx, api.StageReport)
@@ -142,6 +159,7 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 		return result, fmt.Errorf("write report: %w", err)
 	}
 	result.Report = report
+	stored.Report = &report
 
 	// Clean up.
 	stage.set(ctx, api.StageCleanup)
@@ -149,13 +167,18 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	if err := executeCleanup(ctx, cleanupIn); err != nil {
 		return result, fmt.Errorf("cleanup: %w", err)
 	}
+	stored.Outcome = api.OutcomeCompleted
+	if result.Manifest, err = executeWriteManifest(ctx, stored); err != nil {
+		return result, fmt.Errorf("write manifest: %w", err)
+	}
 	stage.set(ctx, api.StageDone)
 	return result, nil
 }
 
 // trainAgents starts one TrainWorkflow per agent and waits for all of them,
 // in completion order so that progress advances as each finishes. The
-// results keep the agents' order. The first failure cancels the others.
+// results keep the agents' order. The first failure cancels the others and
+// returns the agents that had finished.
 func trainAgents(ctx workflow.Context, id string, spec api.ExperimentSpec, agents []api.Controller, st *experimentState) ([]api.TrainWorkflowResult, error) {
 	if len(agents) == 0 {
 		return nil, nil
@@ -169,6 +192,7 @@ func trainAgents(ctx workflow.Context, id string, spec api.ExperimentSpec, agent
 	defer cancel()
 
 	results := make([]api.TrainWorkflowResult, len(agents))
+	done := make([]bool, len(agents))
 	var firstErr error
 	sel := workflow.NewSelector(ctx)
 	for i, a := range agents {
@@ -190,13 +214,20 @@ func trainAgents(ctx workflow.Context, id string, spec api.ExperimentSpec, agent
 			if results[i].Agent == "" {
 				results[i].Agent = a.Name
 			}
+			done[i] = true
 			st.chunksDone(ctx, results[i], spec.Spec.Agent.ChunkSteps)
 		})
 	}
 	for range agents {
 		sel.Select(ctx)
 		if firstErr != nil {
-			return nil, firstErr
+			var finished []api.TrainWorkflowResult
+			for i, r := range results {
+				if done[i] {
+					finished = append(finished, r)
+				}
+			}
+			return finished, firstErr
 		}
 	}
 	return results, nil

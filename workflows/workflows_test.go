@@ -56,6 +56,8 @@ type fakes struct {
 	calls   []string
 	evalIns []api.EvaluateRunInput
 	chunks  []api.TrainChunkInput
+	// manifests are WriteManifest's inputs.
+	manifests []api.ManifestInput
 }
 
 func (f *fakes) record(name string) {
@@ -126,6 +128,9 @@ func newEnv(t *testing.T, f *fakes, mockTrain bool) *testsuite.TestWorkflowEnvir
 	env.RegisterActivityWithOptions(func(_ context.Context, _ api.CleanupInput) error {
 		return nil
 	}, activity.RegisterOptions{Name: api.CleanupActivityName})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ api.ManifestInput) (api.ObjectRef, error) {
+		return api.ObjectRef{}, nil
+	}, activity.RegisterOptions{Name: api.WriteManifestActivityName})
 
 	env.OnActivity(api.DeployAppActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in api.DeployInput) (api.DeployResult, error) {
@@ -158,6 +163,14 @@ func newEnv(t *testing.T, f *fakes, mockTrain bool) *testsuite.TestWorkflowEnvir
 			f.record(api.CleanupActivityName)
 			return nil
 		})
+	env.OnActivity(api.WriteManifestActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in api.ManifestInput) (api.ObjectRef, error) {
+			f.record(api.WriteManifestActivityName)
+			f.mu.Lock()
+			f.manifests = append(f.manifests, in)
+			f.mu.Unlock()
+			return api.ObjectRef{Key: "experiments/x/manifest.json", SHA256: "cd"}, nil
+		})
 	return env
 }
 
@@ -169,10 +182,10 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 	}{
 		{"with warm-up", 2 * time.Minute, []string{
 			api.DeployAppActivityName, api.WarmUpActivityName, api.TrainChunkActivityName,
-			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName}},
+			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName, api.WriteManifestActivityName}},
 		{"warm-up skipped", 0, []string{
 			api.DeployAppActivityName, api.TrainChunkActivityName,
-			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName}},
+			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName, api.WriteManifestActivityName}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakes{}
@@ -191,6 +204,16 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 			require.Equal(t, tc.want, f.stages())
 			require.Equal(t, 5, f.count(api.TrainChunkActivityName))
 			require.Equal(t, 1, f.count(api.CleanupActivityName))
+			// The manifest indexes every chunk's checkpoint, every run and
+			// the report, and the result points at it.
+			require.Len(t, f.manifests, 1)
+			m := f.manifests[0]
+			require.Equal(t, api.OutcomeCompleted, m.Outcome)
+			require.Len(t, m.Training, 1)
+			require.Len(t, m.Training[0].History, 5)
+			require.Len(t, m.Runs, 2)
+			require.NotNil(t, m.Report)
+			require.Equal(t, "experiments/x/manifest.json", res.Manifest.Key)
 			if tc.warmUp != 0 {
 				env.AssertExpectations(t) // every mocked activity ran
 			}
@@ -306,6 +329,9 @@ func TestCorruptCheckpointFailsExperimentOnceAndCleansUp(t *testing.T) {
 	require.Equal(t, 1, f.count(api.CleanupActivityName))
 	require.Zero(t, f.count(api.EvaluateRunActivityName))
 	require.Zero(t, f.count(api.WriteReportActivityName))
+	require.Len(t, f.manifests, 1, "a failed experiment still indexes what it stored")
+	require.Equal(t, api.OutcomeFailed, f.manifests[0].Outcome)
+	require.Contains(t, f.manifests[0].Error, "bad checkpoint")
 }
 
 func TestCancelDuringTrainingCleansUp(t *testing.T) {
@@ -321,6 +347,8 @@ func TestCancelDuringTrainingCleansUp(t *testing.T) {
 	require.Equal(t, 1, f.count(api.CleanupActivityName))
 	require.Zero(t, f.count(api.EvaluateRunActivityName))
 	require.Less(t, f.count(api.TrainChunkActivityName), 5)
+	require.Len(t, f.manifests, 1)
+	require.Equal(t, api.OutcomeCanceled, f.manifests[0].Outcome)
 }
 
 func TestProgressQueryDuringTraining(t *testing.T) {

@@ -11,7 +11,8 @@ package api
 //	<prefix>/<experimentID>/checkpoints/<agent>/<step>.ckpt
 //	<prefix>/<experimentID>/evals/<controller>/<scenario>/<repetition>.csv
 //	<prefix>/<experimentID>/reports/report.{json,md}
-//	<prefix>/<experimentID>/logs/<activity>-<attempt>.log
+//	<prefix>/<experimentID>/checkpoints/<agent>/<step>.metrics.json
+//	<prefix>/<experimentID>/logs/<workflowID>/<activity>-<activityID>-attempt<N>.log
 
 // DeployInput is the input of DeployApp (sim: build and check the twin;
 // k8s: apply the manifests).
@@ -24,6 +25,15 @@ type DeployInput struct {
 type DeployResult struct {
 	Services []string `json:"services"`
 	Edges    int      `json:"edges"`
+	// Spec is where the deployed spec is stored, with its checksum.
+	Spec ObjectRef `json:"spec"`
+}
+
+// ObjectRef names a stored object and its SHA-256.
+type ObjectRef struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
 }
 
 // WarmUpInput is the input of WarmUp.
@@ -140,9 +150,11 @@ type ReportInput struct {
 
 // ReportResult points at the report and carries its one-paragraph summary.
 type ReportResult struct {
-	JSONKey     string `json:"jsonKey"`
-	MarkdownKey string `json:"markdownKey"`
-	Summary     string `json:"summary"`
+	JSONKey        string `json:"jsonKey"`
+	JSONSHA256     string `json:"jsonSha256,omitempty"`
+	MarkdownKey    string `json:"markdownKey"`
+	MarkdownSHA256 string `json:"markdownSha256,omitempty"`
+	Summary        string `json:"summary"`
 }
 
 // CleanupInput is the input of Cleanup.
@@ -151,9 +163,55 @@ type CleanupInput struct {
 	Spec         ExperimentSpec `json:"spec"`
 }
 
+// Experiment outcomes recorded in the manifest.
+const (
+	OutcomeCompleted = "completed"
+	OutcomeFailed    = "failed"
+	OutcomeCanceled  = "canceled"
+)
+
+// ManifestInput is everything the workflow knows the experiment stored.
+// On failure or cancellation it holds what was produced before.
+type ManifestInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+	// Outcome is OutcomeCompleted, OutcomeFailed or OutcomeCanceled, and
+	// Error the failure's message.
+	Outcome    string                `json:"outcome"`
+	Error      string                `json:"error,omitempty"`
+	SpecObject *ObjectRef            `json:"specObject,omitempty"`
+	Training   []TrainWorkflowResult `json:"training,omitempty"`
+	Runs       []EvaluateRunResult   `json:"runs,omitempty"`
+	Report     *ReportResult         `json:"report,omitempty"`
+}
+
+// Experiment implements the same method as DeployInput's.
+func (in ManifestInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
 // ExperimentResult is ExperimentWorkflow's result.
 type ExperimentResult struct {
 	ExperimentID string       `json:"experimentId"`
 	SpecHash     string       `json:"specHash"`
 	Report       ReportResult `json:"report"`
+	// Manifest is the manifest's key and checksum.
+	Manifest ObjectRef `json:"manifest"`
 }
+
+// Experiment returns the experiment an activity input belongs to; the
+// worker files each activity's log under that experiment in the store.
+func (in DeployInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// Experiment implements the same method as DeployInput's.
+func (in WarmUpInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// Experiment implements the same method as DeployInput's.
+func (in TrainChunkInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// Experiment implements the same method as DeployInput's.
+func (in EvaluateRunInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// Experiment implements the same method as DeployInput's.
+func (in ReportInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// Experiment implements the same method as DeployInput's.
+func (in CleanupInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }

@@ -39,6 +39,9 @@ const (
 	EvaluateRunActivityName = "EvaluateRun"
 	WriteReportActivityName = "WriteReport"
 	CleanupActivityName     = "Cleanup"
+	// WriteManifestActivityName writes manifest.json, the experiment's
+	// last object: the index of everything it stored, with checksums.
+	WriteManifestActivityName = "WriteManifest"
 )
 
 // ProgressQueryName is the query that returns an experiment's Progress.
@@ -52,4 +55,7 @@ const (
 	// ErrTypeCorruptCheckpoint marks a checkpoint whose size, checksum or
 	// layout does not match its CheckpointRef or the experiment.
 	ErrTypeCorruptCheckpoint = "CorruptCheckpoint"
+	// ErrTypeCorruptObject marks a stored object whose checksum differs
+	// from the one its writer returned.
+	ErrTypeCorruptObject = "CorruptObject"
 )
