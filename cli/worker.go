@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/worker"
 )
 
@@ -20,16 +17,10 @@ func NewCmdWorker(streams IO) *cobra.Command {
 		Short: "Run a worker: execute experiments' workflows and activities",
 		Long: `Run a Temporal worker for the grlscaler and grlscaler-train task queues
 until interrupted. The object store comes from the environment:
-GRL_S3_ENDPOINT, GRL_S3_BUCKET, GRL_S3_ACCESS_KEY, GRL_S3_SECRET_KEY
-(or AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), GRL_S3_TLS, GRL_S3_REGION.`,
+` + s3EnvHelp + ".",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := objstore.ConfigFromEnv(os.LookupEnv)
-			if err != nil {
-				return fmt.Errorf("%w: %w", ErrUsage, err)
-			}
-			cfg.CreateBucket = true
-			store, err := objstore.NewMinIO(cfg)
+			store, cfg, err := storeFromEnv("", true)
 			if err != nil {
 				return err
 			}
