@@ -31,7 +31,19 @@ func NewRootCmd(streams IO) *cobra.Command {
 	})
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
-	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), NewCmdStatus(streams), NewCmdWorker(streams), NewCmdDev(streams))
+	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), NewCmdStatus(streams), NewCmdWorker(streams), NewCmdDev(streams),
+		NewCmdList(streams))
+	// A wrong number of arguments is a usage error (exit 2), like a bad flag.
+	for _, c := range root.Commands() {
+		if args := c.Args; args != nil {
+			c.Args = func(cmd *cobra.Command, a []string) error {
+				if err := args(cmd, a); err != nil {
+					return fmt.Errorf("%w: %w", ErrUsage, err)
+				}
+				return nil
+			}
+		}
+	}
 	return root
 }
 
