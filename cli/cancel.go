@@ -20,7 +20,8 @@ current stage, tears down what it deployed, and closes as canceled. With
 --wait, wait until it has closed and print its final status; the exit code
 is 1 when it closed other than canceled or completed (for example when its
 clean-up failed).`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeExperimentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)

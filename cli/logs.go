@@ -32,7 +32,8 @@ polling every --interval for new log objects until the experiment closes.
 The bucket and prefix come from the experiment's memo; the S3 server and
 credentials from the environment: ` + s3EnvHelp + `
 (GRL_S3_BUCKET is not needed).`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeExperimentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)

@@ -40,7 +40,8 @@ Every object is checked against its SHA-256 before it is used.
 --download DIR writes every object under reports/ into DIR and prints the
 paths. --open writes reports/report.html into the --download directory or a
 new temporary one and prints its path, to open in a browser.`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeExperimentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)

@@ -31,7 +31,10 @@ func NewRootCmd(streams IO) *cobra.Command {
 	})
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
-	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), NewCmdStatus(streams), NewCmdWorker(streams), NewCmdDev(streams),
+	// status is built with submit; its ID completes like the others'.
+	status := NewCmdStatus(streams)
+	status.ValidArgsFunction = completeExperimentIDs
+	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), status, NewCmdWorker(streams), NewCmdDev(streams),
 		NewCmdWatch(streams), NewCmdList(streams), NewCmdCancel(streams), NewCmdReport(streams), NewCmdLogs(streams))
 	// A wrong number of arguments is a usage error (exit 2), like a bad flag.
 	for _, c := range root.Commands() {

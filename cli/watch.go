@@ -36,7 +36,8 @@ line whenever it changes. -o json prints one JSON object per change (JSON
 lines) with the keys of grlctl status -o json. Exits 0 when the experiment
 completed, and 1, printing why, when it failed, was canceled or terminated,
 or timed out.`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeExperimentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
