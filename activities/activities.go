@@ -111,6 +111,24 @@ func simOptions(spec *api.ExperimentSpec, scenario string) (sim.Options, error) 
 	return sim.Options{App: ap, Scenario: sc, StepPeriod: spec.Spec.Cluster.StepPeriod.Std()}, nil
 }
 
+// rewardConfig is the reward of the spec's goal; evaluation scores every
+// controller with it too.
+func rewardConfig(spec *api.ExperimentSpec, a *app.App) (envs.RewardConfig, error) {
+	ag := spec.Spec.Agent
+	if ag.Goal == "" {
+		return envs.RewardConfig{}, nil
+	}
+	g, err := envs.ParseGoal(ag.Goal)
+	if err != nil {
+		return envs.RewardConfig{}, invalidSpec("agent goal: %w", err)
+	}
+	reward := envs.DefaultRewardConfig(g, a.LatencyCapMs)
+	if ag.SLO > 0 {
+		reward.SLO = ag.SLO.Std()
+	}
+	return reward, nil
+}
+
 // trainingEnv builds the training environment of a spec.
 func trainingEnv(spec *api.ExperimentSpec) (*sim.Env, error) {
 	opts, err := simOptions(spec, spec.Spec.Load.TrainingScenario)
@@ -118,16 +136,9 @@ func trainingEnv(spec *api.ExperimentSpec) (*sim.Env, error) {
 		return nil, err
 	}
 	ag := spec.Spec.Agent
-	var reward envs.RewardConfig
-	if ag.Goal != "" {
-		g, err := envs.ParseGoal(ag.Goal)
-		if err != nil {
-			return nil, invalidSpec("agent goal: %w", err)
-		}
-		reward = envs.DefaultRewardConfig(g, opts.App.LatencyCapMs)
-		if ag.SLO > 0 {
-			reward.SLO = ag.SLO.Std()
-		}
+	reward, err := rewardConfig(spec, opts.App)
+	if err != nil {
+		return nil, err
 	}
 	env, err := sim.NewEnv(sim.EnvOptions{Options: opts, Reward: reward, EpisodeSteps: ag.EpisodeSteps})
 	if err != nil {

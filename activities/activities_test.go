@@ -18,6 +18,7 @@ import (
 	"github.com/grlscaler/grlscaler/experiment"
 	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/model"
+	"github.com/grlscaler/grlscaler/report"
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
@@ -255,13 +256,21 @@ func TestEvaluateRun(t *testing.T) {
 				t.Fatalf("%d rows, want header + %d steps", len(rows), steps)
 			}
 			h := rows[0]
-			if h[0] != "time_s" || h[len(h)-1] != "error_rate" || h[len(h)-3] != "p95_ms" {
+			if h[0] != "time_s" || h[len(h)-1] != "actions" || h[len(h)-2] != "error_rate" || h[len(h)-4] != "p95_ms" {
 				t.Fatalf("header = %v", h)
+			}
+			series, err := report.ParseSeries(res[0].SeriesKey, bytes.NewReader(data))
+			if err != nil || len(series.Services) != 11 || len(series.Replicas("frontend")) != steps {
+				t.Fatalf("the report cannot read the series: %v", err)
 			}
 			m := res[0].Metrics
 			if m.CostReplicaSeconds <= 0 || m.LatencyP95Ms <= 0 || m.LatencyP50Ms > m.LatencyP95Ms || m.LatencyP95Ms > m.LatencyP99Ms ||
-				m.SLOViolationRate < 0 || m.SLOViolationRate > 1 || m.ErrorRate < 0 || m.ErrorRate > 1 {
+				m.SLOViolationRate < 0 || m.SLOViolationRate > 1 || m.ErrorRate < 0 || m.ErrorRate > 1 ||
+				m.CostCPUCoreSeconds <= 0 || m.ReplicasMean < 11 || m.ReplicasMax < 11 || m.LatencyMeanMs <= 0 || m.RecoveryTimeS < 0 {
 				t.Fatalf("implausible metrics %+v", m)
+			}
+			if !res[0].Valid || res[0].Seed != 11 {
+				t.Fatalf("run valid %v (%s), seed %d", res[0].Valid, res[0].InvalidReason, res[0].Seed)
 			}
 			if !strings.HasSuffix(res[0].SeriesKey, "exp-1/evals/"+name+"/peak/0.csv") {
 				t.Fatalf("series key %s", res[0].SeriesKey)

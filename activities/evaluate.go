@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -18,9 +19,16 @@ import (
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
-// SeriesKey is where EvaluateRun stores a run's time series.
-func SeriesKey(spec *api.ExperimentSpec, id, controller, scenario string, repetition int) string {
-	return experimentKey(spec, id, "evals", controller, scenario, strconv.Itoa(repetition)+".csv")
+// SeriesKey is where EvaluateRun stores a run's time series:
+// evals/<controller>/<scenario>/<repetition>.csv for test runs and
+// evals/<controller>/<scenario>/validation-<repetition>.csv for validation
+// runs.
+func SeriesKey(spec *api.ExperimentSpec, id, controller, scenario, split string, repetition int) string {
+	name := strconv.Itoa(repetition) + ".csv"
+	if split == api.SplitValidation {
+		name = "validation-" + name
+	}
+	return experimentKey(spec, id, evalsDir, controller, scenario, name)
 }
 
 // replicaBounds returns per-service bounds: the controller's if set, else
@@ -59,7 +67,7 @@ func (a *Activities) controller(ctx context.Context, c *sim.Cluster, in api.Eval
 		if err != nil {
 			return nil, invalidSpec("controller %s: %w", ctrl.Name, err)
 		}
-		return h, nil
+		return newHPAWatch(h), nil
 	case api.ControllerStatic:
 		r := ctrl.Replicas
 		if r < 1 {
@@ -120,7 +128,12 @@ func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 	for _, s := range c.App().ServiceNames() {
 		header = append(header, s+"_replicas", s+"_ready", s+"_cpu_m", s+"_mem_mib")
 	}
-	header = append(header, "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
+	header = append(header, "rps", "p50_ms", "p95_ms", "p99_ms", "error_rate", "actions")
+	reward, err := rewardConfig(spec, c.App())
+	if err != nil {
+		return api.EvaluateRunResult{}, err
+	}
+	track := newRunTracker(c.App(), c.StepPeriod(), reward)
 	var werr error
 	if err := w.Write(header); err != nil {
 		werr = err
@@ -131,11 +144,12 @@ func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 		Seed: in.Seed, Duration: spec.Spec.Load.Duration.Std(), SLO: spec.Spec.Evaluation.SLO.Std(),
 		Record: func(s *sim.Snapshot) {
 			steps++
+			track.observe(s)
 			row = append(row[:0], fmtFloat(s.Time.Seconds()))
 			for i := range s.Replicas {
 				row = append(row, strconv.Itoa(s.Replicas[i]), strconv.Itoa(s.Ready[i]), fmtFloat(s.CPUMilli[i]), fmtFloat(s.MemMiB[i]))
 			}
-			row = append(row, fmtFloat(s.TaskRate), fmtFloat(s.P50Ms), fmtFloat(s.P95Ms), fmtFloat(s.P99Ms), fmtFloat(s.ErrorRate))
+			row = append(row, fmtFloat(s.TaskRate), fmtFloat(s.P50Ms), fmtFloat(s.P95Ms), fmtFloat(s.P99Ms), fmtFloat(s.ErrorRate), strconv.Itoa(track.actions))
 			if err := w.Write(row); err != nil && werr == nil {
 				werr = err
 			}
@@ -160,7 +174,11 @@ func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 	if werr != nil {
 		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: %w", in.Controller.Name, in.Scenario, in.Repetition, werr)
 	}
-	key := SeriesKey(spec, in.ExperimentID, in.Controller.Name, in.Scenario, in.Repetition)
+	valid, why := true, ""
+	if w, ok := ctrl.(*hpaWatch); ok {
+		valid, why = w.verdict(c.App().ServiceNames())
+	}
+	key := SeriesKey(spec, in.ExperimentID, in.Controller.Name, in.Scenario, in.Split, in.Repetition)
 	store, err := a.storeFor(ctx, spec)
 	if err != nil {
 		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: %w", in.Controller.Name, in.Scenario, in.Repetition, err)
@@ -169,18 +187,29 @@ func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 	if err != nil {
 		return api.EvaluateRunResult{}, fmt.Errorf("evaluate %s on %s #%d: store %s: %w", in.Controller.Name, in.Scenario, in.Repetition, key, err)
 	}
-	log.Info("evaluation run done", "controller", in.Controller.Name, "scenario", in.Scenario, "repetition", in.Repetition, "steps", steps, "key", key)
+	if !valid {
+		log.Warn("evaluation run is invalid", "controller", in.Controller.Name, "scenario", in.Scenario, "repetition", in.Repetition, "reason", why)
+	}
+	log.Info("evaluation run done", "controller", in.Controller.Name, "scenario", in.Scenario, "repetition", in.Repetition, "split", in.Split, "steps", steps, "key", key)
+	sloMs := float64(spec.Spec.Evaluation.SLO.Std()) / float64(time.Millisecond)
 	return api.EvaluateRunResult{
-		Controller: in.Controller.Name, Scenario: in.Scenario, Repetition: in.Repetition,
+		Controller: in.Controller.Name, Scenario: in.Scenario, Repetition: in.Repetition, Split: in.Split, Seed: in.Seed,
+		Valid: valid, InvalidReason: why,
 		SeriesKey: key, SHA256: info.SHA256,
 		Metrics: api.RunMetrics{
 			CostReplicaSeconds: finite(res.CostReplicaSeconds),
+			CostCPUCoreSeconds: finite(track.cpuCoreSec),
 			SLOViolationRate:   finite(res.SLOViolationRate),
+			LatencyMeanMs:      finite(track.latencyMean()),
 			LatencyP50Ms:       finite(res.LatencyP50Ms),
 			LatencyP95Ms:       finite(res.LatencyP95Ms),
 			LatencyP99Ms:       finite(res.LatencyP99Ms),
 			ErrorRate:          finite(res.ErrorRate),
 			ScalingActions:     res.ScalingActions,
+			RecoveryTimeS:      finite(recoveryTime(track.times, track.p95Ms, sloMs, loadIncreases(c.Scenario()))),
+			TotalReward:        finite(track.totalReward),
+			ReplicasMean:       finite(track.replicasMean()),
+			ReplicasMax:        track.replicasMax,
 		},
 	}, nil
 }

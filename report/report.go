@@ -129,8 +129,9 @@ type Comparison struct {
 	StdDiff  float64 `json:"std_diff"`
 	CI95Low  float64 `json:"ci95_low"`
 	CI95High float64 `json:"ci95_high"`
-	// T and PValue are the paired t statistic and its two-sided p-value
-	// (NaN-free: 0 and 1 when the differences have no spread).
+	// T and PValue are the paired t statistic and its two-sided p-value;
+	// without spread or with one pair, T is 0 and PValue 0 (a constant
+	// nonzero difference) or 1 (no difference). See Paired.
 	T      float64 `json:"t"`
 	PValue float64 `json:"p_value"`
 }

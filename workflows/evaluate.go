@@ -24,6 +24,10 @@ func evalSeed(seed uint64, scenario, repetition int) uint64 {
 	return mix64(seed ^ mix64(uint64(scenario)<<32|uint64(uint32(repetition))+0x9e3779b97f4a7c15))
 }
 
+// validationSeedDomain separates the validation seeds from the test seeds
+// (an arbitrary odd constant: the bytes of "validate").
+const validationSeedDomain = 0x76616c6964617465
+
 func mix64(z uint64) uint64 {
 	z += 0x9e3779b97f4a7c15
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
@@ -32,8 +36,10 @@ func mix64(z uint64) uint64 {
 }
 
 // EvaluateWorkflow runs one EvaluateRun activity per controller x scenario
-// x repetition, at most evalConcurrency at a time, and returns the runs in
-// (controller, scenario, repetition) order, the order of the spec's lists.
+// x repetition (the test runs), then one per HPA controller x scenario x
+// validation seed (the validation runs), at most evalConcurrency at a
+// time, and returns the runs in that order, each part in (controller,
+// scenario, repetition) order, the order of the spec's lists.
 // Agent controllers get their checkpoint from in.Checkpoints. The first
 // failed run fails the evaluation and cancels the runs in flight.
 func EvaluateWorkflow(ctx workflow.Context, in api.EvaluateWorkflowInput) (api.EvaluateWorkflowResult, error) {
@@ -64,6 +70,31 @@ func EvaluateWorkflow(ctx workflow.Context, in api.EvaluateWorkflowInput) (api.E
 		}
 	}
 
+	// Validation runs: every HPA configuration on separate seeds, from
+	// which the report picks the best HPA, so that the choice is never
+	// made on the test runs it is compared on. Histories recorded before
+	// validation runs existed replay without them.
+	if workflow.GetVersion(ctx, "validation-runs", workflow.DefaultVersion, 1) == 1 {
+		for _, c := range s.Evaluation.Controllers {
+			if c.Type != api.ControllerHPA {
+				continue
+			}
+			for si, scenario := range s.Load.EvaluationScenarios {
+				for v := 0; v < s.Evaluation.ValidationSeeds; v++ {
+					runs = append(runs, api.EvaluateRunInput{
+						ExperimentID: in.ExperimentID,
+						Spec:         in.Spec,
+						Controller:   c,
+						Scenario:     scenario,
+						Repetition:   v,
+						Split:        api.SplitValidation,
+						Seed:         evalSeed(s.Agent.Seed^validationSeedDomain, si, v),
+					})
+				}
+			}
+		}
+	}
+
 	ctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	futures := make([]workflow.Future, len(runs))
@@ -77,6 +108,8 @@ func EvaluateWorkflow(ctx workflow.Context, in api.EvaluateWorkflowInput) (api.E
 		results[i].Controller = runs[i].Controller.Name
 		results[i].Scenario = runs[i].Scenario
 		results[i].Repetition = runs[i].Repetition
+		results[i].Split = runs[i].Split
+		results[i].Seed = runs[i].Seed
 		return nil
 	}
 	// A sliding window in start order: before starting run i, wait for run

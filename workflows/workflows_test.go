@@ -199,7 +199,7 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 			var res api.ExperimentResult
 			require.NoError(t, env.GetWorkflowResult(&res))
 			require.Equal(t, api.SpecHash(&spec), res.SpecHash)
-			require.Equal(t, "2 runs", res.Report.Summary)
+			require.Equal(t, "5 runs", res.Report.Summary) // 2 test runs, 3 validation runs of the HPA
 			require.NotEmpty(t, res.ExperimentID)
 			require.Equal(t, tc.want, f.stages())
 			require.Equal(t, 5, f.count(api.TrainChunkActivityName))
@@ -211,7 +211,7 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 			require.Equal(t, api.OutcomeCompleted, m.Outcome)
 			require.Len(t, m.Training, 1)
 			require.Len(t, m.Training[0].History, 5)
-			require.Len(t, m.Runs, 2)
+			require.Len(t, m.Runs, 5)
 			require.NotNil(t, m.Report)
 			require.Equal(t, "experiments/x/manifest.json", res.Manifest.Key)
 			if tc.warmUp != 0 {
@@ -413,12 +413,20 @@ func TestEvaluateRunsFullMatrixWithPairedSeeds(t *testing.T) {
 	require.NoError(t, env.GetWorkflowError())
 	var res api.EvaluateWorkflowResult
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Len(t, f.evalIns, 12)
-	require.Len(t, res.Runs, 12)
+	// 3 controllers x 2 scenarios x 2 repetitions of test runs, then the
+	// HPA on 2 scenarios x 3 validation seeds.
+	require.Len(t, f.evalIns, 12+6)
+	require.Len(t, res.Runs, 12+6)
 
 	seeds := map[[2]any]uint64{}
 	distinct := map[uint64]bool{}
+	validationSeeds := map[uint64]bool{}
 	for _, in := range f.evalIns {
+		if in.Split == api.SplitValidation {
+			require.Equal(t, "hpa-cpu-50", in.Controller.Name, "only HPA configurations get validation runs")
+			validationSeeds[in.Seed] = true
+			continue
+		}
 		k := [2]any{in.Scenario, in.Repetition}
 		if s, ok := seeds[k]; ok {
 			require.Equal(t, s, in.Seed, "seed of %v differs across controllers", k)
@@ -430,6 +438,10 @@ func TestEvaluateRunsFullMatrixWithPairedSeeds(t *testing.T) {
 		}
 	}
 	require.Len(t, distinct, 4, "each (scenario, repetition) gets its own seed")
+	require.Len(t, validationSeeds, 6, "each (scenario, validation seed) gets its own seed")
+	for s := range validationSeeds {
+		require.False(t, distinct[s], "a validation seed is also a test seed")
+	}
 
 	i := 0
 	for _, c := range spec.Spec.Evaluation.Controllers {
@@ -438,8 +450,16 @@ func TestEvaluateRunsFullMatrixWithPairedSeeds(t *testing.T) {
 				r := res.Runs[i]
 				require.Equal(t, [3]any{c.Name, sc, rep}, [3]any{r.Controller, r.Scenario, r.Repetition})
 				require.InDelta(t, float64(seeds[[2]any{sc, rep}]%1000), r.Metrics.LatencyP95Ms, 0)
+				require.Equal(t, seeds[[2]any{sc, rep}], r.Seed)
 				i++
 			}
+		}
+	}
+	for _, sc := range spec.Spec.Load.EvaluationScenarios {
+		for v := 0; v < 3; v++ {
+			r := res.Runs[i]
+			require.Equal(t, [4]any{"hpa-cpu-50", sc, v, api.SplitValidation}, [4]any{r.Controller, r.Scenario, r.Repetition, r.Split})
+			i++
 		}
 	}
 }

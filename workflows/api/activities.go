@@ -99,6 +99,9 @@ type EvaluateRunInput struct {
 	Controller   Controller     `json:"controller"`
 	Scenario     string         `json:"scenario"`
 	Repetition   int            `json:"repetition"`
+	// Split is SplitTest or SplitValidation (runs that only choose the best
+	// HPA configuration); empty means test.
+	Split string `json:"split,omitempty"`
 	// Seed drives the run's load and sampling; the same seed is used for
 	// every controller, so comparisons are paired.
 	Seed uint64 `json:"seed"`
@@ -109,19 +112,45 @@ type EvaluateRunInput struct {
 // RunMetrics summarise one evaluation run.
 type RunMetrics struct {
 	CostReplicaSeconds float64 `json:"costReplicaSeconds"`
+	// CostCPUCoreSeconds is the CPU requested by the replicas, in
+	// core-seconds.
+	CostCPUCoreSeconds float64 `json:"costCpuCoreSeconds"`
 	SLOViolationRate   float64 `json:"sloViolationRate"`
+	LatencyMeanMs      float64 `json:"latencyMeanMs"`
 	LatencyP50Ms       float64 `json:"latencyP50Ms"`
 	LatencyP95Ms       float64 `json:"latencyP95Ms"`
 	LatencyP99Ms       float64 `json:"latencyP99Ms"`
 	ErrorRate          float64 `json:"errorRate"`
 	ScalingActions     int     `json:"scalingActions"`
+	// RecoveryTimeS is the mean time, over the scenario's load increases,
+	// until p95 latency is back within the SLO for three steps in a row
+	// (0 when it never left it; censored at the next increase or the end).
+	RecoveryTimeS float64 `json:"recoveryTimeS"`
+	// TotalReward is the sum over steps of the spec goal's reward, the
+	// same function for every controller.
+	TotalReward  float64 `json:"totalReward"`
+	ReplicasMean float64 `json:"replicasMean"`
+	ReplicasMax  int     `json:"replicasMax"`
 }
+
+// Run splits.
+const (
+	SplitTest       = "test"
+	SplitValidation = "validation"
+)
 
 // EvaluateRunResult points at the run's time series and summarises it.
 type EvaluateRunResult struct {
 	Controller string     `json:"controller"`
 	Scenario   string     `json:"scenario"`
 	Repetition int        `json:"repetition"`
+	Split      string     `json:"split,omitempty"`
+	Seed       uint64     `json:"seed"`
+	// Valid is false when the run cannot count as a result, with the
+	// reason: an HPA that never scaled while its metric was above target,
+	// or whose metrics were missing.
+	Valid         bool   `json:"valid"`
+	InvalidReason string `json:"invalidReason,omitempty"`
 	SeriesKey  string     `json:"seriesKey"`
 	SHA256     string     `json:"sha256"`
 	Metrics    RunMetrics `json:"metrics"`

@@ -1,0 +1,129 @@
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// TableMetrics are the metrics of the Markdown and HTML tables.
+var TableMetrics = []string{MetricCost, MetricSLOViolation, MetricLatencyP95, MetricErrorRate, MetricScalingActions, MetricRecoveryTime, MetricTotalReward}
+
+func fmtStat(s Stat) string {
+	if s.N == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4g [%.4g, %.4g]", s.Mean, s.CI95Low, s.CI95High)
+}
+
+// ControllerTable is the Markdown table of the controllers' pooled test
+// statistics (what `grlctl report` prints).
+func ControllerTable(r *Report) string {
+	var b strings.Builder
+	b.WriteString("| controller | kind | valid | n |")
+	for _, m := range TableMetrics {
+		b.WriteString(" " + m + " |")
+	}
+	b.WriteString("\n|---|---|---|---|" + strings.Repeat("---|", len(TableMetrics)) + "\n")
+	for _, c := range r.Controllers {
+		valid := "yes"
+		if !c.Valid {
+			valid = "**no**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d |", c.Name, c.Kind, valid, c.Metrics[MetricCost].N)
+		for _, m := range TableMetrics {
+			b.WriteString(" " + fmtStat(c.Metrics[m]) + " |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Markdown renders the whole report.
+func Markdown(r *Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Experiment %s (%s)\n\n%s\n\n", r.Name, r.ExperimentID, r.Summary)
+	fmt.Fprintf(&b, "App %s, SLO p95 <= %.0f ms, spec hash %s. Means with 95 %% confidence intervals (Student's t) over the valid test runs; validation runs only choose the best HPA.\n\n", r.App, r.SLOMs, r.SpecHash)
+	b.WriteString("## Controllers (all scenarios)\n\n" + ControllerTable(r))
+	for _, c := range r.Controllers {
+		for _, why := range c.Invalid {
+			fmt.Fprintf(&b, "\n- %s invalid: %s", c.Name, why)
+		}
+	}
+	b.WriteString("\n## Per scenario\n\n| scenario | controller | valid |")
+	for _, m := range TableMetrics {
+		b.WriteString(" " + m + " |")
+	}
+	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(TableMetrics)) + "\n")
+	if len(r.Controllers) > 0 {
+		for i := range r.Controllers[0].Scenarios {
+			for _, c := range r.Controllers {
+				ss := c.Scenarios[i]
+				fmt.Fprintf(&b, "| %s | %s | %t |", ss.Scenario, c.Name, ss.Valid)
+				for _, m := range TableMetrics {
+					b.WriteString(" " + fmtStat(ss.Metrics[m]) + " |")
+				}
+				b.WriteString("\n")
+			}
+		}
+	}
+	if len(r.BestHPA) > 0 {
+		b.WriteString("\n## Best HPA per scenario\n\nChosen on the validation seeds: " + BestHPACriterion + ".\n\n| scenario | best | candidates (slo_violation_rate, cost_replica_seconds) |\n|---|---|---|\n")
+		for _, h := range r.BestHPA {
+			var cands []string
+			for _, c := range h.Candidates {
+				if c.Valid {
+					cands = append(cands, fmt.Sprintf("%s (%.4g, %.4g)", c.Name, c.SLOViolationRate, c.CostReplicaSecs))
+				} else {
+					cands = append(cands, c.Name+" (invalid)")
+				}
+			}
+			name := h.Name
+			if name == "" {
+				name = "none valid"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", h.Scenario, name, strings.Join(cands, "; "))
+		}
+	}
+	if len(r.Comparisons) > 0 {
+		b.WriteString("\n## Agents vs the best HPA (paired by seed, test runs)\n\n| scenario | agent | baseline | metric | n | mean diff [95 % CI] | p |\n|---|---|---|---|---|---|---|\n")
+		for _, c := range r.Comparisons {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.4g [%.4g, %.4g] | %.3g |\n", c.Scenario, c.Agent, c.Baseline, c.Metric, c.N, c.MeanDiff, c.CI95Low, c.CI95High, c.PValue)
+		}
+	}
+	if len(r.Training) > 0 {
+		b.WriteString("\n## Training\n\n| agent | chunks | final step | last mean episode reward | policy loss | value loss |\n|---|---|---|---|---|---|\n")
+		for _, t := range r.Training {
+			if n := len(t.Chunks); n > 0 {
+				l := t.Chunks[n-1]
+				fmt.Fprintf(&b, "| %s | %d | %d | %.4g | %.4g | %.4g |\n", t.Agent, n, l.Step, l.MeanEpisodeReward, l.PolicyLoss, l.ValueLoss)
+			}
+		}
+	}
+	return b.String()
+}
+
+// WriteCSV writes one row per controller, scenario ("all" for the pooled
+// statistics) and metric.
+func WriteCSV(w io.Writer, r *Report) error {
+	cw := csv.NewWriter(w)
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
+	_ = cw.Write([]string{"controller", "kind", "valid", "scenario", "metric", "mean", "std", "ci95_low", "ci95_high", "n"})
+	row := func(c *Controller, scenario string, valid bool, m map[string]Stat) {
+		for _, name := range MetricNames {
+			s := m[name]
+			_ = cw.Write([]string{c.Name, c.Kind, strconv.FormatBool(valid), scenario, name, f(s.Mean), f(s.Std), f(s.CI95Low), f(s.CI95High), strconv.Itoa(s.N)})
+		}
+	}
+	for i := range r.Controllers {
+		c := &r.Controllers[i]
+		row(c, "all", c.Valid, c.Metrics)
+		for _, ss := range c.Scenarios {
+			row(c, ss.Scenario, ss.Valid, ss.Metrics)
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
