@@ -141,19 +141,19 @@ const (
 
 // EvaluateRunResult points at the run's time series and summarises it.
 type EvaluateRunResult struct {
-	Controller string     `json:"controller"`
-	Scenario   string     `json:"scenario"`
-	Repetition int        `json:"repetition"`
-	Split      string     `json:"split,omitempty"`
-	Seed       uint64     `json:"seed"`
+	Controller string `json:"controller"`
+	Scenario   string `json:"scenario"`
+	Repetition int    `json:"repetition"`
+	Split      string `json:"split,omitempty"`
+	Seed       uint64 `json:"seed"`
 	// Valid is false when the run cannot count as a result, with the
 	// reason: an HPA that never scaled while its metric was above target,
 	// or whose metrics were missing.
-	Valid         bool   `json:"valid"`
-	InvalidReason string `json:"invalidReason,omitempty"`
-	SeriesKey  string     `json:"seriesKey"`
-	SHA256     string     `json:"sha256"`
-	Metrics    RunMetrics `json:"metrics"`
+	Valid         bool       `json:"valid"`
+	InvalidReason string     `json:"invalidReason,omitempty"`
+	SeriesKey     string     `json:"seriesKey"`
+	SHA256        string     `json:"sha256"`
+	Metrics       RunMetrics `json:"metrics"`
 }
 
 // EvaluateWorkflowInput is the evaluation matrix.
