@@ -338,30 +338,35 @@ func TestWarmUpAndCleanup(t *testing.T) {
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	s := Summarize([]float64{1, 2, 3})
-	if s.Mean != 2 || math.Abs(s.SD-1) > 1e-12 || math.Abs(s.CIHalf-2.4841) > 1e-3 {
-		t.Fatalf("stat = %+v, want mean 2, sd 1, half-width 2.4841", s)
-	}
-	if one := Summarize([]float64{5}); one.Mean != 5 || one.CIHalf != 0 {
-		t.Fatalf("single sample stat = %+v", one)
-	}
-	if TQuantile975(100) != 1.96 {
-		t.Fatal("t quantile beyond 30 should be 1.96")
-	}
-}
-
+// TestWriteReport checks the stored report against numbers worked by hand:
+// two HPA configurations, where the one that is better on the test runs is
+// worse on the validation seeds (the report must pick by validation), an
+// agent paired with the chosen HPA, and a dead static controller.
 func TestWriteReport(t *testing.T) {
 	spec := testSpec(t)
-	e := newEnv(t)
-	var runs []api.EvaluateRunResult
-	for i, p95 := range []float64{100, 200, 300} {
-		runs = append(runs, api.EvaluateRunResult{Controller: "hpa-cpu-50", Scenario: "peak", Repetition: i,
-			Metrics: api.RunMetrics{CostReplicaSeconds: 1000, LatencyP95Ms: p95, LatencyP50Ms: 50, LatencyP99Ms: 400}})
-		runs = append(runs, api.EvaluateRunResult{Controller: "agent", Scenario: "peak", Repetition: i,
-			Metrics: api.RunMetrics{CostReplicaSeconds: 800, LatencyP95Ms: p95, SLOViolationRate: 0.1}})
+	spec.Spec.Evaluation.Controllers = []api.Controller{
+		{Name: "agent", Type: api.ControllerAgent},
+		{Name: "hpa-cpu-50", Type: api.ControllerHPA, HPA: "cpu-50"},
+		{Name: "hpa-cpu-80", Type: api.ControllerHPA, HPA: "cpu-80"},
 	}
-	training := []api.TrainWorkflowResult{{Agent: "agent", Final: api.CheckpointRef{Step: 100}, History: []api.TrainChunkResult{{MeanEpisodeReward: -1}}}}
+	e := newEnv(t)
+	run := func(ctrl, split string, rep int, cost, viol float64) api.EvaluateRunResult {
+		return api.EvaluateRunResult{Controller: ctrl, Scenario: "peak", Repetition: rep, Split: split, Seed: uint64(rep + 1), Valid: true,
+			SeriesKey: "k", Metrics: api.RunMetrics{CostReplicaSeconds: cost, SLOViolationRate: viol}}
+	}
+	runs := []api.EvaluateRunResult{
+		// Test runs: cpu-80 looks best here, but must not be chosen on them.
+		run("agent", "", 0, 10, 0.1), run("agent", "", 1, 12, 0.1), run("agent", "", 2, 9, 0.2), run("agent", "", 3, 11, 0.0),
+		run("hpa-cpu-50", "", 0, 8, 0.2), run("hpa-cpu-50", "", 1, 11, 0.2), run("hpa-cpu-50", "", 2, 9, 0.2), run("hpa-cpu-50", "", 3, 8, 0.2),
+		run("hpa-cpu-80", "", 0, 5, 0.0), run("hpa-cpu-80", "", 1, 5, 0.0), run("hpa-cpu-80", "", 2, 5, 0.0), run("hpa-cpu-80", "", 3, 5, 0.0),
+		// Validation: cpu-50 violates less.
+		run("hpa-cpu-50", api.SplitValidation, 0, 9, 0.05), run("hpa-cpu-80", api.SplitValidation, 0, 6, 0.3),
+	}
+	dead := run("hpa-cpu-80", "", 4, 5, 0)
+	dead.Valid, dead.InvalidReason = false, "HPA hpa-cpu-80 had no usable metric for frontend during the whole run"
+	runs = append(runs, dead)
+	training := []api.TrainWorkflowResult{{Agent: "agent", Final: api.CheckpointRef{Step: 100},
+		History: []api.TrainChunkResult{{Checkpoint: api.CheckpointRef{Step: 50}, MeanEpisodeReward: -2}, {Checkpoint: api.CheckpointRef{Step: 100}, MeanEpisodeReward: -1}}}}
 	v, err := e.ExecuteActivity(api.WriteReportActivityName, api.ReportInput{ExperimentID: testID, Spec: spec, Runs: runs, Training: training})
 	if err != nil {
 		t.Fatalf("write report: %v", err)
@@ -370,20 +375,83 @@ func TestWriteReport(t *testing.T) {
 	if err := v.Get(&res); err != nil {
 		t.Fatal(err)
 	}
-	var rep Report
-	if err := json.Unmarshal(mustGet(t, e.store, res.JSONKey, ""), &rep); err != nil {
-		t.Fatalf("report json: %v", err)
+	raw := mustGet(t, e.store, res.JSONKey, res.JSONSHA256)
+
+	// The documented JSON shape, read without the Go types.
+	var doc struct {
+		SchemaVersion int    `json:"schema_version"`
+		ExperimentID  string `json:"experiment_id"`
+		Controllers   []struct {
+			Name    string                        `json:"name"`
+			Kind    string                        `json:"kind"`
+			Valid   bool                          `json:"valid"`
+			Metrics map[string]map[string]float64 `json:"metrics"`
+		} `json:"controllers"`
 	}
-	if rep.SchemaVersion != 1 || len(rep.Groups) != 2 || len(rep.Training) != 1 {
-		t.Fatalf("report = %+v", rep)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
 	}
-	st := rep.Groups[1].Metrics["latencyP95Ms"]
-	if rep.Groups[1].Controller != "hpa-cpu-50" || st.Mean != 200 || math.Abs(st.CIHalf-248.41) > 0.1 {
-		t.Fatalf("hpa p95 stat = %+v", st)
+	if doc.SchemaVersion != 2 || doc.ExperimentID != testID || len(doc.Controllers) != 3 {
+		t.Fatalf("report header: %+v", doc)
 	}
-	md := string(mustGet(t, e.store, res.MarkdownKey, ""))
-	if !strings.Contains(md, "| peak | hpa-cpu-50 | 3 |") || !strings.Contains(res.Summary, "hpa-cpu-50") {
-		t.Fatalf("markdown or summary missing the hpa row:\n%s\n%s", md, res.Summary)
+	for _, c := range doc.Controllers {
+		for _, m := range []string{"cost_replica_seconds", "slo_violation_rate", "latency_p95_ms", "error_rate", "scaling_actions"} {
+			st, ok := c.Metrics[m]
+			if !ok {
+				t.Fatalf("%s lacks %s", c.Name, m)
+			}
+			for _, k := range []string{"mean", "std", "ci95_low", "ci95_high", "n"} {
+				if _, ok := st[k]; !ok {
+					t.Fatalf("%s %s lacks %s", c.Name, m, k)
+				}
+			}
+		}
+	}
+	// hpa-cpu-50 cost [8, 11, 9, 8]: mean 9, s = sqrt(6/3) = 1.414214,
+	// half = 3.182446*1.414214/2 = 2.250330.
+	c50 := doc.Controllers[1].Metrics["cost_replica_seconds"]
+	if doc.Controllers[1].Name != "hpa-cpu-50" || doc.Controllers[1].Kind != "hpa" || !doc.Controllers[1].Valid ||
+		c50["n"] != 4 || c50["mean"] != 9 || math.Abs(c50["std"]-1.414214) > 1e-6 || math.Abs(c50["ci95_low"]-6.749670) > 1e-5 {
+		t.Fatalf("hpa-cpu-50: %+v %v", doc.Controllers[1], c50)
+	}
+	if doc.Controllers[2].Valid || doc.Controllers[2].Metrics["cost_replica_seconds"]["n"] != 4 {
+		t.Fatalf("hpa-cpu-80 with a dead run must be invalid and keep only its 4 valid runs: %+v", doc.Controllers[2])
+	}
+
+	var rep report.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.BestHPA) != 1 || rep.BestHPA[0].Name != "hpa-cpu-50" {
+		t.Fatalf("best HPA %+v, want hpa-cpu-50 (chosen on validation, not on the test runs)", rep.BestHPA)
+	}
+	// agent - hpa-cpu-50 cost, paired by repetition: d = [2, 1, 0, 3]:
+	// mean 1.5, t = 2.323790, p = 0.102734 (see report's stats test).
+	var cost *report.Comparison
+	for i, c := range rep.Comparisons {
+		if c.Metric == report.MetricCost {
+			cost = &rep.Comparisons[i]
+		}
+	}
+	if cost == nil || cost.Agent != "agent" || cost.Baseline != "hpa-cpu-50" || cost.N != 4 || cost.MeanDiff != 1.5 ||
+		math.Abs(cost.T-2.323790) > 1e-5 || math.Abs(cost.PValue-0.102734) > 1e-5 {
+		t.Fatalf("cost comparison %+v", cost)
+	}
+	if len(rep.Training) != 1 || len(rep.Training[0].Chunks) != 2 || rep.Training[0].Chunks[1].Step != 100 {
+		t.Fatalf("training %+v", rep.Training)
+	}
+	md := string(mustGet(t, e.store, res.MarkdownKey, res.MarkdownSHA256))
+	for _, want := range []string{"| hpa-cpu-50 | hpa | yes | 4 |", "hpa-cpu-80 invalid: peak repetition 4: HPA hpa-cpu-80 had no usable metric", "| peak | hpa-cpu-50 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if !strings.Contains(res.Summary, "best HPA (hpa-cpu-50)") {
+		t.Errorf("summary %q does not name the best HPA", res.Summary)
+	}
+	csvData := mustGet(t, e.store, experimentKey(&spec, testID, reportCSVObject), "")
+	if !bytes.Contains(csvData, []byte("hpa-cpu-50,hpa,true,all,cost_replica_seconds,9,")) {
+		t.Errorf("csv lacks the pooled cost row:\n%s", csvData)
 	}
 }
 
