@@ -142,8 +142,10 @@ func checkManifest(t *testing.T, ctx context.Context, store objstore.Store, ref 
 			}
 		}
 	}
-	// Deploy, warm-up, 2 chunks, 2 evaluation runs, report, cleanup.
-	want := map[string]int{activities.KindSpec: 1, activities.KindChunkMetrics: 2, activities.KindSeries: 2, activities.KindReport: 2, activities.KindLog: 8}
+	// Logs: deploy, warm-up, 2 chunks, 3 evaluation runs (agent, HPA, and
+	// the HPA on its validation seed), report, cleanup. Reports: JSON,
+	// Markdown, CSV.
+	want := map[string]int{activities.KindSpec: 1, activities.KindChunkMetrics: 2, activities.KindSeries: 3, activities.KindReport: 3, activities.KindLog: 9}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("manifest lists %d %s artifacts, want %d (all: %v)", kinds[k], k, n, kinds)
