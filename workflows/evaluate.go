@@ -10,9 +10,16 @@ import (
 )
 
 // evalConcurrency is the number of EvaluateRun activities in flight at
-// once: enough to keep a worker busy, few enough that parallel load runs on
-// one cluster do not disturb each other much.
-const evalConcurrency = 4
+// once on the twin, where runs are independent simulations: enough to keep
+// a worker busy. On a real cluster runs share the cluster, and parallel
+// load runs would disturb each other's measurements, so they go one at a
+// time.
+func evalConcurrency(spec *api.ExperimentSpec) int {
+	if spec.Spec.Cluster.Mode == api.ModeSim {
+		return 4
+	}
+	return 1
+}
 
 // evalSeed derives an evaluation run's seed from the agent seed, the
 // scenario's index and the repetition, through SplitMix64 finalisers
@@ -115,15 +122,16 @@ func EvaluateWorkflow(ctx workflow.Context, in api.EvaluateWorkflowInput) (api.E
 	// A sliding window in start order: before starting run i, wait for run
 	// i-evalConcurrency. Simple and deterministic; a slow run can hold the
 	// window, which costs little since runs last about the same time.
+	window := evalConcurrency(&in.Spec)
 	for i := range runs {
-		if i >= evalConcurrency {
-			if err := wait(i - evalConcurrency); err != nil {
+		if i >= window {
+			if err := wait(i - window); err != nil {
 				return api.EvaluateWorkflowResult{}, err
 			}
 		}
 		futures[i] = startEvaluateRun(ctx, runs[i])
 	}
-	for i := max(0, len(runs)-evalConcurrency); i < len(runs); i++ {
+	for i := max(0, len(runs)-window); i < len(runs); i++ {
 		if err := wait(i); err != nil {
 			return api.EvaluateWorkflowResult{}, err
 		}
