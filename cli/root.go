@@ -35,7 +35,7 @@ func NewRootCmd(streams IO) *cobra.Command {
 	status := NewCmdStatus(streams)
 	status.ValidArgsFunction = completeExperimentIDs
 	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), status, NewCmdWorker(streams), NewCmdDev(streams),
-		NewCmdWatch(streams), NewCmdList(streams), NewCmdCancel(streams), NewCmdReport(streams), NewCmdLogs(streams))
+		NewCmdWatch(streams), NewCmdList(streams), NewCmdCancel(streams), NewCmdReport(streams), NewCmdLogs(streams), NewCmdCompare(streams))
 	// A wrong number of arguments is a usage error (exit 2), like a bad flag.
 	for _, c := range root.Commands() {
 		if args := c.Args; args != nil {
