@@ -19,7 +19,7 @@ VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 TEMPORAL_VERSION := v1.5.1
 TEMPORAL := $(BIN)/temporal-$(TEMPORAL_VERSION)
 
-.PHONY: all build test test-short bench run sim lint fmt vet staticcheck check-deps tools clean
+.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools clean
 
 all: build
 
@@ -37,6 +37,11 @@ test-short:
 # Speed and memory targets live in benchmarks, not in timed tests.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./envs/... ./model/...
+
+# Per-chunk overhead of the pipeline (Temporal round trips, checkpoint save
+# and load) against in-process training, on the real local stack.
+bench-pipeline: tools
+	GRL_VERSITYGW=$(VERSITYGW) GRL_TEMPORAL=$(TEMPORAL) $(GO) test -run '^$$' -bench ChunkOverhead -benchtime 3x -count=1 -timeout 20m ./worker
 
 # The main job: the local stack (Temporal dev server with its web UI, an S3
 # server, a worker) runs the quickstart experiment on the simulated cluster.

@@ -3,6 +3,8 @@ package activities
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -321,16 +323,20 @@ func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 	start := tr.Counters().Steps
 	want := start + (int64(in.Steps)+nSteps-1)/nSteps*nSteps
 	key := CheckpointKey(spec, in.ExperimentID, in.Agent, want)
-	if data, info, err := objstore.GetVerified(ctx, store, key, ""); err == nil {
-		res := api.TrainChunkResult{Checkpoint: api.CheckpointRef{Key: key, SHA256: info.SHA256, Size: int64(len(data)), Step: want}}
-		if err := readChunkMetrics(ctx, store, key, &res); err != nil {
-			log.Warn("checkpoint already stored, but not its metrics; reporting none for this chunk", "key", key, "error", err)
-		}
-		log.Info("checkpoint already stored; reusing it", "key", key)
+	origin := chunkOrigin{SpecHash: api.SpecHash(spec), CodeVersion: CodeVersion()}
+	if in.From != nil {
+		origin.FromSHA256 = in.From.SHA256
+	}
+	if res, ok := reusableChunk(ctx, store, key, origin); ok {
+		log.Info("checkpoint of this chunk already stored by an earlier attempt; reusing it", "key", key)
 		return res, nil
 	}
 	rep, err := tr.Train(ctx, in.Steps, func(p model.Progress) {
-		activity.RecordHeartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward)})
+		// After the last rollout the result follows at once; a heartbeat
+		// there only delays it (the first heartbeat is synchronous).
+		if p.Steps < want {
+			activity.RecordHeartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward)})
+		}
 	})
 	if err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
@@ -343,59 +349,78 @@ func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 	if err := tr.Save(&buf); err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: save: %w", in.Chunk, in.Agent, err)
 	}
+	sum := sha256.Sum256(buf.Bytes())
 	res := api.TrainChunkResult{
-		Checkpoint:        api.CheckpointRef{Key: key, Size: int64(buf.Len()), Step: step},
+		Checkpoint:        api.CheckpointRef{Key: key, SHA256: hex.EncodeToString(sum[:]), Size: int64(buf.Len()), Step: step},
 		MeanEpisodeReward: finite(rep.MeanEpisodeReward),
 		PolicyLoss:        finite(rep.PolicyLoss),
 		ValueLoss:         finite(rep.ValueLoss),
 		Entropy:           finite(rep.Entropy),
 	}
-	// The metrics go first and the checkpoint last: a stored checkpoint is
-	// the chunk's commit, and a retry that finds it also finds its metrics.
-	if err := writeChunkMetrics(ctx, store, key, res); err != nil {
+	// The record goes first and the checkpoint last: a stored checkpoint is
+	// the chunk's commit, and a retry that finds it also finds its record.
+	if err := writeChunkRecord(ctx, store, key, chunkRecord{chunkOrigin: origin, Result: res}); err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
 	}
-	info, err := objstore.PutVerified(ctx, store, key, buf.Bytes())
-	if err != nil {
+	if _, err := objstore.PutVerified(ctx, store, key, buf.Bytes()); err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: store %s: %w", in.Chunk, in.Agent, key, err)
 	}
-	res.Checkpoint.SHA256 = info.SHA256
 	log.Info("trained chunk", "agent", in.Agent, "chunk", in.Chunk, "step", step, "key", key)
 	return res, nil
 }
 
-// chunkMetricsKey is the metrics sidecar of a checkpoint: <step>.ckpt ->
+// chunkMetricsKey is the record beside a checkpoint: <step>.ckpt ->
 // <step>.metrics.json.
 func chunkMetricsKey(checkpointKey string) string {
 	return strings.TrimSuffix(checkpointKey, ".ckpt") + ".metrics.json"
 }
 
-// writeChunkMetrics stores a chunk's training metrics beside its checkpoint.
-func writeChunkMetrics(ctx context.Context, store objstore.Store, checkpointKey string, res api.TrainChunkResult) error {
-	m := res
-	m.Checkpoint = api.CheckpointRef{}
-	data, err := json.Marshal(m)
+// chunkOrigin is what a chunk's checkpoint was computed from. A stored
+// checkpoint is reused only when its origin matches exactly, so that a
+// retry reuses its earlier attempt's work but a resubmitted experiment with
+// another spec, another starting checkpoint or another build of grlscaler
+// trains again.
+type chunkOrigin struct {
+	SpecHash    string `json:"specHash"`
+	CodeVersion string `json:"codeVersion"`
+	FromSHA256  string `json:"fromSha256,omitempty"`
+}
+
+// chunkRecord is the sidecar: the origin and the chunk's result (whose
+// checkpoint SHA-256 is the stored checkpoint's).
+type chunkRecord struct {
+	chunkOrigin
+	Result api.TrainChunkResult `json:"result"`
+}
+
+func writeChunkRecord(ctx context.Context, store objstore.Store, checkpointKey string, rec chunkRecord) error {
+	data, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("encode metrics: %w", err)
+		return fmt.Errorf("encode chunk record: %w", err)
 	}
 	if _, err := objstore.PutVerified(ctx, store, chunkMetricsKey(checkpointKey), data); err != nil {
-		return fmt.Errorf("store metrics: %w", err)
+		return fmt.Errorf("store chunk record: %w", err)
 	}
 	return nil
 }
 
-// readChunkMetrics fills res's metrics from the checkpoint's sidecar.
-func readChunkMetrics(ctx context.Context, store objstore.Store, checkpointKey string, res *api.TrainChunkResult) error {
-	data, _, err := objstore.GetVerified(ctx, store, chunkMetricsKey(checkpointKey), "")
+// reusableChunk returns the stored result of the chunk whose checkpoint
+// is key, when both the checkpoint and its record are intact and the
+// record's origin is origin.
+func reusableChunk(ctx context.Context, store objstore.Store, key string, origin chunkOrigin) (api.TrainChunkResult, bool) {
+	data, _, err := objstore.GetVerified(ctx, store, chunkMetricsKey(key), "")
 	if err != nil {
-		return err
+		return api.TrainChunkResult{}, false
 	}
-	var m api.TrainChunkResult
-	if err := json.Unmarshal(data, &m); err != nil {
-		return fmt.Errorf("decode %s: %w", chunkMetricsKey(checkpointKey), err)
+	var rec chunkRecord
+	if err := json.Unmarshal(data, &rec); err != nil || rec.chunkOrigin != origin {
+		return api.TrainChunkResult{}, false
 	}
-	ckpt := res.Checkpoint
-	*res = m
-	res.Checkpoint = ckpt
-	return nil
+	ckpt, info, err := objstore.GetVerified(ctx, store, key, "")
+	if err != nil || info.SHA256 != rec.Result.Checkpoint.SHA256 || int64(len(ckpt)) != rec.Result.Checkpoint.Size {
+		return api.TrainChunkResult{}, false
+	}
+	res := rec.Result
+	res.Checkpoint.Key = key
+	return res, true
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.temporal.io/sdk/activity"
@@ -74,8 +76,30 @@ func testSpec(t *testing.T) api.ExperimentSpec {
 
 type env struct {
 	*testsuite.TestActivityEnvironment
-	acts  *Activities
-	store *objstore.Memory
+	acts   *Activities
+	store  *objstore.Memory
+	writes *countingStore
+}
+
+// countingStore counts the verified writes of every key, so tests can tell
+// whether an activity recomputed an object.
+type countingStore struct {
+	*objstore.Memory
+	mu   sync.Mutex
+	puts map[string]int
+}
+
+func (c *countingStore) PutSHA256(ctx context.Context, key string, r io.Reader, size int64, contentType, sha256Hex string) (objstore.ObjectInfo, error) {
+	c.mu.Lock()
+	c.puts[key]++
+	c.mu.Unlock()
+	return c.Memory.PutSHA256(ctx, key, r, size, contentType, sha256Hex)
+}
+
+func (c *countingStore) count(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.puts[key]
 }
 
 func newEnv(t *testing.T) *env {
@@ -83,9 +107,10 @@ func newEnv(t *testing.T) *env {
 	var s testsuite.WorkflowTestSuite
 	e := s.NewTestActivityEnvironment()
 	store := objstore.NewMemory()
-	acts := &Activities{Store: store}
+	writes := &countingStore{Memory: store, puts: map[string]int{}}
+	acts := &Activities{Store: writes}
 	acts.Register(e)
-	return &env{TestActivityEnvironment: e, acts: acts, store: store}
+	return &env{TestActivityEnvironment: e, acts: acts, store: store, writes: writes}
 }
 
 func trainChunk(t *testing.T, e *env, in api.TrainChunkInput) (api.TrainChunkResult, error) {
@@ -113,8 +138,6 @@ func mustGet(t *testing.T, s objstore.Store, key, sha string) []byte {
 func TestTrainChunk(t *testing.T) {
 	spec := testSpec(t)
 	e := newEnv(t)
-	heartbeats := 0
-	e.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { heartbeats++ })
 	in0 := api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "agent", Chunk: 0, Steps: 50}
 	r0, err := trainChunk(t, e, in0)
 	if err != nil {
@@ -136,23 +159,44 @@ func TestTrainChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if heartbeats == 0 {
-		t.Fatal("training did not heartbeat")
+	writes := func() int { return e.writes.count(r0.Checkpoint.Key) }
+	if writes() != 1 {
+		t.Fatalf("checkpoint written %d times, want once", writes())
 	}
-	heartbeats = 0
 	r0b, err := trainChunk(t, e, in0)
 	if err != nil {
 		t.Fatalf("retried chunk 0: %v", err)
 	}
 	after, _ := e.store.Stat(context.Background(), r0.Checkpoint.Key)
-	if r0b.Checkpoint != r0.Checkpoint || after.LastModified != before.LastModified || after.ETag != before.ETag {
-		t.Fatalf("retry changed the checkpoint: %+v vs %+v", r0b.Checkpoint, r0.Checkpoint)
+	if r0b.Checkpoint != r0.Checkpoint || after.LastModified != before.LastModified || after.ETag != before.ETag || writes() != 1 {
+		t.Fatalf("retry changed the checkpoint: %+v vs %+v, %d writes", r0b.Checkpoint, r0.Checkpoint, writes())
 	}
 	if r0b != r0 {
 		t.Fatalf("retried chunk's metrics %+v differ from the first attempt's %+v", r0b, r0)
 	}
-	if heartbeats != 0 {
-		t.Fatalf("retried chunk heartbeated %d times: it trained again", heartbeats)
+
+	// A resubmitted experiment with the same ID but another spec trains
+	// again instead of reusing the stored checkpoint.
+	other := spec
+	other.Spec.Agent.Seed++
+	rOther, err := trainChunk(t, e, api.TrainChunkInput{ExperimentID: testID, Spec: other, Agent: "agent", Chunk: 0, Steps: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writes() != 2 || rOther.Checkpoint.Key != r0.Checkpoint.Key || rOther.Checkpoint.SHA256 == r0.Checkpoint.SHA256 {
+		t.Fatalf("another spec reused the checkpoint: %d writes, %+v vs %+v", writes(), rOther.Checkpoint, r0.Checkpoint)
+	}
+	// Put the original back for the chunks below: trained again, same bytes.
+	if r, err := trainChunk(t, e, in0); err != nil || r.Checkpoint != r0.Checkpoint || writes() != 3 {
+		t.Fatalf("retraining the original chunk: %+v, %v, %d writes", r.Checkpoint, err, writes())
+	}
+
+	// Training heartbeats after every rollout but the last (whose result
+	// follows at once): two rollouts, one heartbeat.
+	heartbeats := 0
+	e.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { heartbeats++ })
+	if _, err := trainChunk(t, e, api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "heartbeat", Steps: 100}); err != nil || heartbeats != 1 {
+		t.Fatalf("a two-rollout chunk heartbeated %d times (err %v), want 1", heartbeats, err)
 	}
 
 	in1 := api.TrainChunkInput{ExperimentID: testID, Spec: spec, Agent: "agent", Chunk: 1, Steps: 50, From: &r0.Checkpoint}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -147,6 +149,11 @@ func (o *DevOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("temporal dev server did not answer on %s (see %s): %w", addr, filepath.Join(o.Dir, "temporal.log"), err)
 	}
 	defer tc.Close()
+	// start-dev registers --search-attribute only when it creates its
+	// database; a state directory from an older grlctl lacks them.
+	if err := registerSearchAttributes(ctx, tc, "default"); err != nil {
+		return fmt.Errorf("register search attributes on the dev server: %w", err)
+	}
 	cfg := objstore.Config{Endpoint: fmt.Sprintf("127.0.0.1:%d", o.S3Port), Bucket: o.Bucket, AccessKey: access, SecretKey: secret, CreateBucket: true}
 	var store objstore.Store
 	if err := retry(ctx, 30*time.Second, func() error {
@@ -210,4 +217,24 @@ func stopProcess(cmd *exec.Cmd) {
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
 	}
+}
+
+// registerSearchAttributes adds grlscaler's search attributes that
+// namespace lacks.
+func registerSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return err
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, name := range api.SearchAttributeNames {
+		if _, ok := resp.GetCustomAttributes()[name]; !ok {
+			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	return err
 }
