@@ -6,8 +6,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"image/png"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -394,9 +397,17 @@ func TestWriteReport(t *testing.T) {
 		{Name: "hpa-cpu-80", Type: api.ControllerHPA, HPA: "cpu-80"},
 	}
 	e := newEnv(t)
+	// Every run has a small stored series; the report plots the first
+	// test repetition of the agent and of the best HPA.
 	run := func(ctrl, split string, rep int, cost, viol float64) api.EvaluateRunResult {
+		key := SeriesKey(&spec, testID, ctrl, "peak", split, rep)
+		csv := fmt.Sprintf("time_s,frontend_replicas,cart_replicas,p95_ms\n15,1,1,%g\n30,%d,1,90\n45,%d,2,80\n", 100+cost, rep+2, rep+3)
+		info, err := objstore.PutVerified(context.Background(), e.store, key, []byte(csv))
+		if err != nil {
+			t.Fatal(err)
+		}
 		return api.EvaluateRunResult{Controller: ctrl, Scenario: "peak", Repetition: rep, Split: split, Seed: uint64(rep + 1), Valid: true,
-			SeriesKey: "k", Metrics: api.RunMetrics{CostReplicaSeconds: cost, SLOViolationRate: viol}}
+			SeriesKey: key, SHA256: info.SHA256, Metrics: api.RunMetrics{CostReplicaSeconds: cost, SLOViolationRate: viol}}
 	}
 	runs := []api.EvaluateRunResult{
 		// Test runs: cpu-80 looks best here, but must not be chosen on them.
@@ -492,6 +503,19 @@ func TestWriteReport(t *testing.T) {
 	}
 	if !strings.Contains(res.Summary, "best HPA (hpa-cpu-50)") {
 		t.Errorf("summary %q does not name the best HPA", res.Summary)
+	}
+	wantPlots := []string{"cost-vs-slo.png", "p95-peak.png", "replicas-peak.png", "training.png"}
+	if !slices.Equal(rep.Plots, wantPlots) {
+		t.Errorf("plots %v, want %v", rep.Plots, wantPlots)
+	}
+	for _, p := range rep.Plots {
+		if _, err := png.Decode(bytes.NewReader(mustGet(t, e.store, experimentKey(&spec, testID, "reports", p), ""))); err != nil {
+			t.Errorf("plot %s: %v", p, err)
+		}
+	}
+	page := string(mustGet(t, e.store, experimentKey(&spec, testID, api.ReportHTMLObject), ""))
+	if strings.Count(page, "data:image/png;base64,") != len(wantPlots) || !strings.Contains(page, "hpa-cpu-80") {
+		t.Errorf("report.html does not embed the %d plots or lacks a controller", len(wantPlots))
 	}
 	csvData := mustGet(t, e.store, experimentKey(&spec, testID, reportCSVObject), "")
 	if !bytes.Contains(csvData, []byte("hpa-cpu-50,hpa,true,all,cost_replica_seconds,9,")) {

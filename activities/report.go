@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -14,11 +15,9 @@ import (
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
-// Report objects under reports/, besides report.json and report.md.
-const (
-	reportCSVObject  = reportsDir + "/report.csv"
-	reportHTMLObject = reportsDir + "/report.html"
-)
+// reportCSVObject is the report's summary table, besides report.json,
+// report.md and report.html.
+const reportCSVObject = reportsDir + "/report.csv"
 
 // controllerKind maps a spec controller type to the report's kind.
 func controllerKind(t api.ControllerType) string {
@@ -90,8 +89,9 @@ func reportInput(in *api.ReportInput) report.Input {
 }
 
 // WriteReport builds the report from the runs and the training curves and
-// writes reports/report.json, report.md and report.csv. It is
-// deterministic: the same input writes the same bytes.
+// writes reports/report.json, report.md, report.csv, report.html and the
+// PNG plots the HTML embeds. It is deterministic: the same input writes
+// the same bytes.
 func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.ReportResult, error) {
 	log := activity.GetLogger(ctx)
 	spec := &in.Spec
@@ -100,6 +100,18 @@ func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.R
 		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
 	}
 	rep := report.Build(reportInput(&in))
+	figures, err := a.figures(ctx, store, rep)
+	if err != nil {
+		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
+	}
+	for name := range figures {
+		rep.Plots = append(rep.Plots, name)
+	}
+	slices.Sort(rep.Plots)
+	var html bytes.Buffer
+	if err := report.WriteHTML(&html, rep, report.ControllerTable(rep), figures); err != nil {
+		return api.ReportResult{}, fmt.Errorf("write report %s: html: %w", in.ExperimentID, err)
+	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return api.ReportResult{}, fmt.Errorf("write report %s: encode json: %w", in.ExperimentID, err)
@@ -116,7 +128,15 @@ func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.R
 		}
 		return info, nil
 	}
+	for _, name := range rep.Plots {
+		if _, err := put(reportsDir+"/"+name, figures[name]); err != nil {
+			return api.ReportResult{}, err
+		}
+	}
 	if _, err := put(reportCSVObject, csvBuf.Bytes()); err != nil {
+		return api.ReportResult{}, err
+	}
+	if _, err := put(api.ReportHTMLObject, html.Bytes()); err != nil {
 		return api.ReportResult{}, err
 	}
 	mdInfo, err := put(api.ReportMarkdownObject, []byte(report.Markdown(rep)))
@@ -134,4 +154,25 @@ func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.R
 		MarkdownKey: mdInfo.Key, MarkdownSHA256: mdInfo.SHA256,
 		Summary: rep.Summary,
 	}, nil
+}
+
+// figures reads the series the report plots (checksum-verified) and
+// renders the plots.
+func (a *Activities) figures(ctx context.Context, store objstore.Store, rep *report.Report) (map[string][]byte, error) {
+	series := map[string]map[string]*report.Series{}
+	for _, run := range report.SeriesToPlot(rep) {
+		data, _, err := objstore.GetVerified(ctx, store, run.SeriesKey, run.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("series of %s on %s: %w", run.Controller, run.Scenario, err)
+		}
+		s, err := report.ParseSeries(run.SeriesKey, bytes.NewReader(data))
+		if err != nil {
+			return nil, err
+		}
+		if series[run.Controller] == nil {
+			series[run.Controller] = map[string]*report.Series{}
+		}
+		series[run.Controller][run.Scenario] = s
+	}
+	return report.Figures(rep, series)
 }

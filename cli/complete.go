@@ -33,19 +33,22 @@ func completeExperimentIDs(cmd *cobra.Command, args []string, toComplete string)
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	address, _ := cmd.Flags().GetString("address")
-	namespace, _ := cmd.Flags().GetString("namespace")
+	tf := temporalFlags{}
+	tf.address, _ = cmd.Flags().GetString("address")
+	tf.namespace, _ = cmd.Flags().GetString("namespace")
+	opts, err := tf.options()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	namespace := opts.Namespace
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-	})
+	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

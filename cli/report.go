@@ -16,10 +16,6 @@ import (
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
-// reportHTMLObject is the report's HTML rendering, relative to the
-// experiment's key; experiments written before it existed lack it.
-const reportHTMLObject = "reports/report.html"
-
 // reportsDir holds every object of an experiment's report.
 var reportsDir = path.Dir(api.ReportJSONObject)
 
@@ -128,7 +124,7 @@ func (r *reportReader) missing(key string) error {
 	if r.exp.Status != "completed" {
 		why = fmt.Sprintf(" (it %s before writing one)", r.exp.Status)
 	}
-	if rel, _ := strings.CutPrefix(key, r.key("")); rel == reportHTMLObject {
+	if rel, _ := strings.CutPrefix(key, r.key("")); rel == api.ReportHTMLObject {
 		return fmt.Errorf("experiment %q has no HTML report: s3://%s/%s does not exist; grlctl report %s prints the Markdown one", r.exp.ID, r.bucket, key, r.exp.ID)
 	}
 	return fmt.Errorf("experiment %q has no report yet%s: s3://%s/%s does not exist", r.exp.ID, why, r.bucket, key)
@@ -139,7 +135,7 @@ func (r *reportReader) missing(key string) error {
 // HTML report, into dir or a new temporary directory.
 func (r *reportReader) save(ctx context.Context, dir string, open bool) ([]string, error) {
 	if dir == "" {
-		data, err := r.get(ctx, reportHTMLObject)
+		data, err := r.get(ctx, api.ReportHTMLObject)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +143,7 @@ func (r *reportReader) save(ctx context.Context, dir string, open bool) ([]strin
 		if err != nil {
 			return nil, err
 		}
-		p := filepath.Join(tmp, path.Base(reportHTMLObject))
+		p := filepath.Join(tmp, path.Base(api.ReportHTMLObject))
 		return []string{p}, os.WriteFile(p, data, 0o644)
 	}
 	base := r.key(reportsDir) + "/"
@@ -177,10 +173,10 @@ func (r *reportReader) save(ctx context.Context, dir string, open bool) ([]strin
 			return paths, err
 		}
 		paths = append(paths, p)
-		html = html || o.Key == r.key(reportHTMLObject)
+		html = html || o.Key == r.key(api.ReportHTMLObject)
 	}
 	if open && !html {
-		return paths, r.missing(r.key(reportHTMLObject))
+		return paths, r.missing(r.key(api.ReportHTMLObject))
 	}
 	return paths, nil
 }

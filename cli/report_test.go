@@ -45,28 +45,31 @@ func TestReportPrintsAndDownloadsTheStoredReport(t *testing.T) {
 			t.Errorf("exit %d (%s); printed\n%s\nwant reports/report.json:\n%s", code, errOut, out, js)
 		}
 	})
-	t.Run("open without an HTML report", func(t *testing.T) {
-		code, _, errOut := s.grlctl(t, "report", "report-e2e", "--open")
-		if code != 1 || !strings.Contains(errOut, "no HTML report") || !strings.Contains(errOut, "report.html") {
-			t.Errorf("exit %d, stderr %q; want 1 saying there is no HTML report", code, errOut)
-		}
-	})
-
-	// The HTML report comes in a later version of the worker; store one.
-	const html = "<html><body>report</body></html>\n"
-	if _, err := objstore.PutVerified(context.Background(), s.store, key(reportHTMLObject), []byte(html)); err != nil {
+	// Every object under reports/, as stored.
+	objs, err := s.store.List(context.Background(), key("reports/"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"report.html": html, "report.json": js, "report.md": md}
+	want := map[string]string{}
+	var all []string
+	for _, o := range objs {
+		want[filepath.Base(o.Key)] = storedObject(t, s, o.Key)
+		all = append(all, filepath.Base(o.Key))
+	}
+	for _, name := range []string{"report.html", "report.json", "report.md", "report.csv", "training.png"} {
+		if _, ok := want[name]; !ok {
+			t.Fatalf("the worker stored no reports/%s (it stored %v)", name, all)
+		}
+	}
 	cases := []struct {
 		name      string
 		args      []string
 		wantFiles []string
 	}{
-		{"download", []string{"--download", "DIR"}, []string{"report.html", "report.json", "report.md"}},
+		{"download", []string{"--download", "DIR"}, all},
 		{"open", []string{"--open"}, []string{"report.html"}},
-		{"open into the download directory", []string{"--open", "--download", "DIR"}, []string{"report.html", "report.json", "report.md"}},
-		{"download with JSON", []string{"--download", "DIR", "-o", "json"}, []string{"report.html", "report.json", "report.md"}},
+		{"open into the download directory", []string{"--open", "--download", "DIR"}, all},
+		{"download with JSON", []string{"--download", "DIR", "-o", "json"}, all},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,6 +111,17 @@ func TestReportPrintsAndDownloadsTheStoredReport(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("open without an HTML report", func(t *testing.T) {
+		// A report written before report.html existed.
+		if err := s.store.Delete(context.Background(), key(api.ReportHTMLObject)); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := s.grlctl(t, "report", "report-e2e", "--open")
+		if code != 1 || !strings.Contains(errOut, "no HTML report") || !strings.Contains(errOut, "report.html") {
+			t.Errorf("exit %d, stderr %q; want 1 saying there is no HTML report", code, errOut)
+		}
+	})
 
 	t.Run("object failing verification", func(t *testing.T) {
 		// Replaced without a SHA-256: the report must not be trusted.

@@ -56,5 +56,6 @@ const (
 	ManifestObject       = "manifest.json"
 	ReportJSONObject     = "reports/report.json"
 	ReportMarkdownObject = "reports/report.md"
+	ReportHTMLObject     = "reports/report.html"
 	LogsDir              = "logs"
 )
