@@ -19,7 +19,7 @@ VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 TEMPORAL_VERSION := v1.5.1
 TEMPORAL := $(BIN)/temporal-$(TEMPORAL_VERSION)
 
-.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools clean
+.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps clean
 
 all: build
 
@@ -71,7 +71,17 @@ staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 # Pinned tools are built once into bin/ and rebuilt only when the pin changes.
-tools: $(STATICCHECK) $(VERSITYGW) $(TEMPORAL)
+tools: $(STATICCHECK) $(VERSITYGW) $(TEMPORAL) debian-deps
+
+# Debian packages the tests use: Locust (load generation, issue 6) and
+# redis-py for its Redis user classes, for Debian's /usr/bin/python3 (the
+# interpreter of /usr/bin/locust). Installed only when missing (apt-get
+# needs root, as on CI).
+debian-deps:
+	@if ! command -v locust >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import redis' 2>/dev/null; then \
+		echo "installing python3-locust and python3-redis"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-locust python3-redis; \
+	fi
 
 $(STATICCHECK):
 	@mkdir -p $(BIN)
