@@ -51,6 +51,7 @@ type metricDiff struct {
 // NewCmdCompare builds grlctl compare.
 func NewCmdCompare(streams IO) *cobra.Command {
 	var tf temporalFlags
+	var s3 s3Flags
 	var output string
 	cmd := &cobra.Command{
 		Use:   "compare ID1 ID2",
@@ -84,11 +85,11 @@ server and credentials from the environment:
 			defer c.Close()
 			ctx := cmd.Context()
 			stores := map[string]objstore.Store{}
-			a, err := readReportJSON(ctx, c, stores, args[0])
+			a, err := readReportJSON(ctx, c, &s3, stores, args[0])
 			if err != nil {
 				return err
 			}
-			b, err := readReportJSON(ctx, c, stores, args[1])
+			b, err := readReportJSON(ctx, c, &s3, stores, args[1])
 			if err != nil {
 				return err
 			}
@@ -102,6 +103,7 @@ server and credentials from the environment:
 		},
 	}
 	tf.add(cmd)
+	s3.add(cmd, false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json")
 	return cmd
 }
@@ -109,7 +111,7 @@ server and credentials from the environment:
 // readReportJSON reads and decodes experiment id's report.json,
 // checksum-verified, opening the store of its bucket once (stores caches
 // them by bucket).
-func readReportJSON(ctx context.Context, c client.Client, stores map[string]objstore.Store, id string) (*report.Report, error) {
+func readReportJSON(ctx context.Context, c client.Client, s3 *s3Flags, stores map[string]objstore.Store, id string) (*report.Report, error) {
 	e, err := describeExperiment(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -123,7 +125,7 @@ func readReportJSON(ctx context.Context, c client.Client, stores map[string]objs
 	}
 	store, ok := stores[bucket]
 	if !ok {
-		s, _, err := storeFromEnv(bucket, false)
+		s, _, err := storeFromEnv(s3, bucket, false)
 		if err != nil {
 			return nil, err
 		}

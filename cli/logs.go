@@ -18,6 +18,7 @@ import (
 // NewCmdLogs builds grlctl logs.
 func NewCmdLogs(streams IO) *cobra.Command {
 	var tf temporalFlags
+	var s3 s3Flags
 	var output, activity string
 	var follow bool
 	var interval time.Duration
@@ -55,7 +56,7 @@ credentials from the environment: ` + s3EnvHelp + `
 			if err != nil {
 				return err
 			}
-			store, _, err := storeFromEnv(bucket, false)
+			store, _, err := storeFromEnv(&s3, bucket, false)
 			if err != nil {
 				return err
 			}
@@ -92,6 +93,7 @@ credentials from the environment: ` + s3EnvHelp + `
 		},
 	}
 	tf.add(cmd)
+	s3.add(cmd, false)
 	cmd.Flags().StringVar(&activity, "activity", "", "only logs of activities with this name (e.g. TrainChunk)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new logs until the experiment closes")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often -f polls for new logs")

@@ -22,6 +22,7 @@ var reportsDir = path.Dir(api.ReportJSONObject)
 // NewCmdReport builds grlctl report.
 func NewCmdReport(streams IO) *cobra.Command {
 	var tf temporalFlags
+	var s3 s3Flags
 	var output, download string
 	var open bool
 	cmd := &cobra.Command{
@@ -59,7 +60,7 @@ new temporary one and prints its path, to open in a browser.`,
 			if e.Running {
 				return fmt.Errorf("experiment %q is still running (stage %s); its report is written when it finishes (follow it with: grlctl watch %s)", id, orDash(e.Stage), id)
 			}
-			store, _, err := storeFromEnv(bucket, false)
+			store, _, err := storeFromEnv(&s3, bucket, false)
 			if err != nil {
 				return err
 			}
@@ -90,6 +91,7 @@ new temporary one and prints its path, to open in a browser.`,
 		},
 	}
 	tf.add(cmd)
+	s3.add(cmd, false)
 	cmd.Flags().StringVar(&download, "download", "", "write every report object into this directory and print the paths")
 	cmd.Flags().BoolVar(&open, "open", false, "write reports/report.html (into the --download directory, or a temporary one) and print its path")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json")

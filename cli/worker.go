@@ -11,6 +11,7 @@ import (
 // NewCmdWorker builds grlctl worker.
 func NewCmdWorker(streams IO) *cobra.Command {
 	var tf temporalFlags
+	var s3 s3Flags
 	var training int
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -20,7 +21,7 @@ until interrupted. The object store comes from the environment:
 ` + s3EnvHelp + ".",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, cfg, err := storeFromEnv("", true)
+			store, cfg, err := storeFromEnv(&s3, "", true)
 			if err != nil {
 				return err
 			}
@@ -35,6 +36,7 @@ until interrupted. The object store comes from the environment:
 		},
 	}
 	tf.add(cmd)
+	s3.add(cmd, true)
 	cmd.Flags().IntVar(&training, "max-training", 1, "training chunks this worker runs at once")
 	return cmd
 }
