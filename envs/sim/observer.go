@@ -47,34 +47,18 @@ func (ob *Observer) Spec(episodeSteps int) envs.Spec {
 func (ob *Observer) Observe() envs.Observation {
 	c := ob.c
 	o := c.Observed()
-	nf := len(envs.NodeFeatureNames)
 	for i, svc := range c.app.Services {
-		r := c.Replicas(i)
-		d := envs.DesiredReplicas(o.CPUMilli[i], o.MemMiB[i], svc.CPURequestMilli, svc.MemRequestMiB, ob.minR[i], ob.maxR[i])
-		ob.desired[i] = d
-		f := ob.obs.Flat[i*envs.FlatPerService : (i+1)*envs.FlatPerService]
-		f[0], f[1], f[2], f[3], f[4], f[5] = float64(r), float64(d), o.CPUMilli[i], o.MemMiB[i], o.RxKBps[i], o.TxKBps[i]
-
-		x := ob.obs.Nodes[i*nf : (i+1)*nf]
-		maxR := float64(ob.maxR[i])
-		x[0] = float64(r) / maxR
-		x[1] = 0
-		if r > 0 {
-			x[1] = float64(c.readyAt(i, c.now)) / float64(r)
+		s := envs.ServiceSample{
+			Replicas: c.Replicas(i), Ready: c.readyAt(i, c.now), MetricPods: o.Pods[i],
+			CPUMilli: o.CPUMilli[i], MemMiB: o.MemMiB[i], RxKBps: o.RxKBps[i], TxKBps: o.TxKBps[i],
+			// p95 of an exponential-tailed sojourn is about 3x its mean; the
+			// exact fit costs two logs per service and adds nothing to a
+			// normalised feature.
+			RPS: o.RPS[i], LatencyP95Ms: 3 * o.LatMeanMs[i], ErrorRate: o.DropRate[i],
+			CPURequestMilli: svc.CPURequestMilli, MemRequestMiB: svc.MemRequestMiB,
+			MinReplicas: ob.minR[i], MaxReplicas: ob.maxR[i],
 		}
-		x[2], x[3] = 0, 0
-		if p := float64(o.Pods[i]); p > 0 {
-			x[2] = math.Min(o.CPUMilli[i]/(p*svc.CPURequestMilli), 4) / 4
-			x[3] = math.Min(o.MemMiB[i]/(p*svc.MemRequestMiB), 4) / 4
-		}
-		x[4] = math.Log1p(o.RPS[i]) / math.Log1p(10000)
-		// p95 of an exponential-tailed sojourn is about 3x its mean; the
-		// exact fit costs two logs per service and adds nothing to a
-		// normalised feature.
-		p95 := 3 * o.LatMeanMs[i]
-		x[5] = p95 / (p95 + 100)
-		x[6] = o.DropRate[i]
-		x[7] = float64(d-r) / maxR
+		ob.desired[i] = envs.FillService(&ob.obs, i, &s)
 	}
 	// Edge weights need only the rates, not the latency fits of EdgeMetrics.
 	peak := 0.0
