@@ -49,6 +49,7 @@ func (a *Activities) Register(r Registrar) {
 	r.RegisterActivityWithOptions(a.WriteReport, activity.RegisterOptions{Name: api.WriteReportActivityName})
 	r.RegisterActivityWithOptions(a.Cleanup, activity.RegisterOptions{Name: api.CleanupActivityName})
 	r.RegisterActivityWithOptions(a.WriteManifest, activity.RegisterOptions{Name: api.WriteManifestActivityName})
+	r.RegisterActivityWithOptions(a.WriteDrift, activity.RegisterOptions{Name: api.WriteDriftActivityName})
 }
 
 // heartbeatEvery is how many simulated steps pass between heartbeats of a

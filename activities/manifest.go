@@ -211,8 +211,15 @@ func (a *Activities) WriteManifest(ctx context.Context, in api.ManifestInput) (a
 	if err != nil {
 		return api.ObjectRef{}, fmt.Errorf("write manifest %s: %w", in.ExperimentID, err)
 	}
+	ref := api.ObjectRef{Key: manifestKey, SHA256: info.SHA256, Size: int64(len(data))}
+	if in.Outcome == api.OutcomeCompleted {
+		// Only completed runs are compared with (drift reports).
+		if err := indexRun(ctx, store, spec, in.ExperimentID, ref, in.Report); err != nil {
+			return api.ObjectRef{}, fmt.Errorf("write manifest %s: index the run: %w", in.ExperimentID, err)
+		}
+	}
 	activity.GetLogger(ctx).Info("manifest written", "key", manifestKey, "checkpoints", len(m.Checkpoints), "artifacts", len(m.Artifacts), "outcome", m.Outcome)
-	return api.ObjectRef{Key: manifestKey, SHA256: info.SHA256, Size: int64(len(data))}, nil
+	return ref, nil
 }
 
 // artifactKind classifies an object by its key relative to the

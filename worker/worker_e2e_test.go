@@ -143,10 +143,10 @@ func checkManifest(t *testing.T, ctx context.Context, store objstore.Store, ref 
 		}
 	}
 	// Logs: deploy, warm-up, 2 chunks, 3 evaluation runs (agent, HPA, and
-	// the HPA on its validation seed), report, cleanup. Reports: JSON,
-	// Markdown, CSV, HTML and 4 plots (replicas and p95 on peak, cost vs
-	// SLO, training).
-	want := map[string]int{activities.KindSpec: 1, activities.KindChunkMetrics: 2, activities.KindSeries: 3, activities.KindReport: 8, activities.KindLog: 9}
+	// the HPA on its validation seed), report, drift, cleanup. Reports: JSON,
+	// Markdown, CSV, HTML, 4 plots (replicas and p95 on peak, cost vs SLO,
+	// training) and the drift report (JSON, Markdown).
+	want := map[string]int{activities.KindSpec: 1, activities.KindChunkMetrics: 2, activities.KindSeries: 3, activities.KindReport: 10, activities.KindLog: 10}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("manifest lists %d %s artifacts, want %d (all: %v)", kinds[k], k, n, kinds)

@@ -56,3 +56,10 @@ func executeWriteManifest(ctx workflow.Context, in api.ManifestInput) (api.Objec
 	err := workflow.ExecuteActivity(ctx, api.WriteManifestActivityName, in).Get(ctx, &out)
 	return out, err
 }
+
+func executeWriteDrift(ctx workflow.Context, in api.DriftInput) (api.DriftResult, error) {
+	var out api.DriftResult
+	ctx = workflow.WithActivityOptions(ctx, shortOptions())
+	err := workflow.ExecuteActivity(ctx, api.WriteDriftActivityName, in).Get(ctx, &out)
+	return out, err
+}

@@ -161,6 +161,16 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	result.Report = report
 	stored.Report = &report
 
+	// Drift: compare with the previous completed run of the same spec.
+	// Histories from before drift reports replay without it.
+	if workflow.GetVersion(ctx, "drift-report", workflow.DefaultVersion, 1) == 1 {
+		drift, err := executeWriteDrift(ctx, api.DriftInput{ExperimentID: id, Spec: spec, Training: training, Report: report})
+		if err != nil {
+			return result, fmt.Errorf("write drift report: %w", err)
+		}
+		result.Drift = &drift
+	}
+
 	// Clean up.
 	stage.set(ctx, api.StageCleanup)
 	cleaned = true

@@ -131,6 +131,9 @@ func newEnv(t *testing.T, f *fakes, mockTrain bool) *testsuite.TestWorkflowEnvir
 	env.RegisterActivityWithOptions(func(_ context.Context, _ api.ManifestInput) (api.ObjectRef, error) {
 		return api.ObjectRef{}, nil
 	}, activity.RegisterOptions{Name: api.WriteManifestActivityName})
+	env.RegisterActivityWithOptions(func(_ context.Context, _ api.DriftInput) (api.DriftResult, error) {
+		return api.DriftResult{}, nil
+	}, activity.RegisterOptions{Name: api.WriteDriftActivityName})
 
 	env.OnActivity(api.DeployAppActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in api.DeployInput) (api.DeployResult, error) {
@@ -163,6 +166,11 @@ func newEnv(t *testing.T, f *fakes, mockTrain bool) *testsuite.TestWorkflowEnvir
 			f.record(api.CleanupActivityName)
 			return nil
 		})
+	env.OnActivity(api.WriteDriftActivityName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in api.DriftInput) (api.DriftResult, error) {
+			f.record(api.WriteDriftActivityName)
+			return api.DriftResult{Key: "drift.json", Summary: fmt.Sprintf("%d agents", len(in.Training))}, nil
+		})
 	env.OnActivity(api.WriteManifestActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in api.ManifestInput) (api.ObjectRef, error) {
 			f.record(api.WriteManifestActivityName)
@@ -182,10 +190,10 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 	}{
 		{"with warm-up", 2 * time.Minute, []string{
 			api.DeployAppActivityName, api.WarmUpActivityName, api.TrainChunkActivityName,
-			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName, api.WriteManifestActivityName}},
+			api.EvaluateRunActivityName, api.WriteReportActivityName, api.WriteDriftActivityName, api.CleanupActivityName, api.WriteManifestActivityName}},
 		{"warm-up skipped", 0, []string{
 			api.DeployAppActivityName, api.TrainChunkActivityName,
-			api.EvaluateRunActivityName, api.WriteReportActivityName, api.CleanupActivityName, api.WriteManifestActivityName}},
+			api.EvaluateRunActivityName, api.WriteReportActivityName, api.WriteDriftActivityName, api.CleanupActivityName, api.WriteManifestActivityName}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakes{}
@@ -214,6 +222,8 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 			require.Len(t, m.Runs, 5)
 			require.NotNil(t, m.Report)
 			require.Equal(t, "experiments/x/manifest.json", res.Manifest.Key)
+			require.NotNil(t, res.Drift)
+			require.Equal(t, "1 agents", res.Drift.Summary)
 			if tc.warmUp != 0 {
 				env.AssertExpectations(t) // every mocked activity ran
 			}

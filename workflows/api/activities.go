@@ -217,6 +217,29 @@ type ManifestInput struct {
 // Experiment implements the same method as DeployInput's.
 func (in ManifestInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
 
+// DriftInput is what WriteDrift compares with the previous completed run
+// of the same spec hash.
+type DriftInput struct {
+	ExperimentID string                `json:"experimentId"`
+	Spec         ExperimentSpec        `json:"spec"`
+	Training     []TrainWorkflowResult `json:"training,omitempty"`
+	Report       ReportResult          `json:"report"`
+}
+
+// Experiment implements the same method as DeployInput's.
+func (in DriftInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// DriftResult points at the drift report. Previous is empty when no
+// earlier completed run of the spec hash exists.
+type DriftResult struct {
+	Key      string `json:"key"`
+	Previous string `json:"previous,omitempty"`
+	// Identical is true when the checkpoints and every run's metrics equal
+	// the previous run's, bit for bit.
+	Identical bool   `json:"identical"`
+	Summary   string `json:"summary"`
+}
+
 // ExperimentResult is ExperimentWorkflow's result.
 type ExperimentResult struct {
 	ExperimentID string       `json:"experimentId"`
@@ -224,6 +247,9 @@ type ExperimentResult struct {
 	Report       ReportResult `json:"report"`
 	// Manifest is the manifest's key and checksum.
 	Manifest ObjectRef `json:"manifest"`
+	// Drift compares the run with the previous completed run of the same
+	// spec hash.
+	Drift *DriftResult `json:"drift,omitempty"`
 }
 
 // Experiment returns the experiment an activity input belongs to; the

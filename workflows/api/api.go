@@ -42,6 +42,9 @@ const (
 	// WriteManifestActivityName writes manifest.json, the experiment's
 	// last object: the index of everything it stored, with checksums.
 	WriteManifestActivityName = "WriteManifest"
+	// WriteDriftActivityName compares a run with the previous completed
+	// run of the same spec hash.
+	WriteDriftActivityName = "WriteDrift"
 )
 
 // ProgressQueryName is the query that returns an experiment's Progress.

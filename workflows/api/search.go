@@ -37,6 +37,13 @@ const (
 	MemoSummary  = "summary"
 )
 
+// RunIndexKey is where a completed run of a spec hash is indexed, under
+// the storage prefix: <prefix>/_runs/<specHash>/<id>.json. Drift reports
+// find earlier runs of the same spec there.
+func RunIndexKey(prefix, specHash, id string) string {
+	return ExperimentKey(prefix, "_runs", specHash, id+".json")
+}
+
 // ExperimentKey is where an experiment's object rest lives in its bucket:
 // <prefix>/<id>/<rest...> (prefix may be empty).
 func ExperimentKey(prefix, id string, rest ...string) string {
@@ -57,5 +64,7 @@ const (
 	ReportJSONObject     = "reports/report.json"
 	ReportMarkdownObject = "reports/report.md"
 	ReportHTMLObject     = "reports/report.html"
+	DriftJSONObject      = "reports/drift.json"
+	DriftMarkdownObject  = "reports/drift.md"
 	LogsDir              = "logs"
 )
