@@ -36,18 +36,25 @@ func NewRootCmd(streams IO) *cobra.Command {
 	status.ValidArgsFunction = completeExperimentIDs
 	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), status, NewCmdWorker(streams), NewCmdDev(streams),
 		NewCmdWatch(streams), NewCmdList(streams), NewCmdCancel(streams), NewCmdReport(streams), NewCmdLogs(streams), NewCmdCompare(streams))
-	// A wrong number of arguments is a usage error (exit 2), like a bad flag.
-	for _, c := range root.Commands() {
-		if args := c.Args; args != nil {
-			c.Args = func(cmd *cobra.Command, a []string) error {
+	root.AddCommand(NewCmdSchedule(streams), NewCmdDrift(streams))
+	usageArgs(root)
+	return root
+}
+
+// usageArgs makes a wrong number of arguments a usage error (exit 2), like
+// a bad flag, for every command below c.
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if args := sub.Args; args != nil {
+			sub.Args = func(cmd *cobra.Command, a []string) error {
 				if err := args(cmd, a); err != nil {
 					return fmt.Errorf("%w: %w", ErrUsage, err)
 				}
 				return nil
 			}
 		}
+		usageArgs(sub)
 	}
-	return root
 }
 
 // Execute runs grlctl with args and returns the process exit code.
