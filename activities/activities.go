@@ -50,6 +50,7 @@ func (a *Activities) Register(r Registrar) {
 	r.RegisterActivityWithOptions(a.Cleanup, activity.RegisterOptions{Name: api.CleanupActivityName})
 	r.RegisterActivityWithOptions(a.WriteManifest, activity.RegisterOptions{Name: api.WriteManifestActivityName})
 	r.RegisterActivityWithOptions(a.WriteDrift, activity.RegisterOptions{Name: api.WriteDriftActivityName})
+	r.RegisterActivityWithOptions(a.WriteSweepReport, activity.RegisterOptions{Name: api.WriteSweepReportActivityName})
 }
 
 // heartbeatEvery is how many simulated steps pass between heartbeats of a

@@ -49,13 +49,19 @@ report summary.`,
 			}
 			defer c.Close()
 			ctx := cmd.Context()
+			// A spec with a matrix is a sweep: one experiment per
+			// combination, under SweepWorkflow.
+			workflowName := api.ExperimentWorkflowName
+			if spec.Spec.Matrix != nil {
+				workflowName = api.SweepWorkflowName
+			}
 			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID:                       id,
 				TaskQueue:                api.TaskQueue,
 				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 				Memo:                     workflows.ExperimentMemo(spec),
 				TypedSearchAttributes:    searchAttributes(ctx, c, tf.namespace, spec, streams),
-			}, api.ExperimentWorkflowName, *spec)
+			}, workflowName, *spec)
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {
 				return fmt.Errorf("%w: experiment %q is already running; wait for it, cancel it, or submit with another --id", ErrUsage, id)
@@ -65,7 +71,9 @@ report summary.`,
 			}
 			out := map[string]any{"id": run.GetID(), "run_id": run.GetRunID(), "spec_hash": api.SpecHash(spec)}
 			if wait {
-				var res api.ExperimentResult
+				var res struct {
+					Report api.ReportResult `json:"report"`
+				}
 				if err := run.Get(ctx, &res); err != nil {
 					return fmt.Errorf("experiment %q: %w", id, err)
 				}

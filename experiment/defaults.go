@@ -28,6 +28,7 @@ const (
 	DefaultBucket           = "grlscaler"
 	DefaultPrefix           = "experiments"
 	DefaultHeartbeatTimeout = 2 * time.Minute
+	DefaultSweepConcurrency = 2
 	// DefaultLinkerdVizURL is the Linkerd viz metrics API's edges endpoint
 	// inside the cluster.
 	DefaultLinkerdVizURL = "http://metrics-api.linkerd-viz.svc.cluster.local:8085/api/edges"
@@ -149,6 +150,9 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	}
 	if sp.Storage.Prefix == "" {
 		sp.Storage.Prefix = DefaultPrefix
+	}
+	if sp.Matrix != nil && !given("spec.matrix.concurrency") {
+		sp.Matrix.Concurrency = DefaultSweepConcurrency
 	}
 	if !given("spec.execution.heartbeatTimeout") {
 		sp.Execution.HeartbeatTimeout = api.Duration(DefaultHeartbeatTimeout)

@@ -102,6 +102,60 @@ func (v *validator) validate(s *api.ExperimentSpec) {
 	}
 	v.metadata(&s.Metadata)
 	v.spec(&s.Spec)
+	if s.Spec.Matrix != nil {
+		v.matrix(s)
+	}
+}
+
+// maxSweepMembers bounds a sweep: beyond it the matrix is likely a mistake.
+const maxSweepMembers = 1000
+
+// matrix checks a sweep: its lists, its size, and every member experiment
+// as a spec of its own.
+func (v *validator) matrix(s *api.ExperimentSpec) {
+	const p = "spec.matrix"
+	m := s.Spec.Matrix
+	if len(m.Seeds)+len(m.Policies)+len(m.Goals)+len(m.TrainingScenarios) == 0 {
+		v.add(p, "lists nothing to sweep: give seeds, policies, goals or trainingScenarios")
+		return
+	}
+	if m.Concurrency < 1 || m.Concurrency > 100 {
+		v.add(p+".concurrency", "%d must be in [1, 100]", m.Concurrency)
+	}
+	dup := func(path string, n int, key func(int) string) {
+		seen := map[string]bool{}
+		for i := 0; i < n; i++ {
+			if k := key(i); seen[k] {
+				v.add(itemPath(path, i), "%s is listed twice", quote(k))
+			} else {
+				seen[k] = true
+			}
+		}
+	}
+	dup(p+".seeds", len(m.Seeds), func(i int) string { return fmt.Sprint(m.Seeds[i]) })
+	dup(p+".policies", len(m.Policies), func(i int) string { return m.Policies[i] })
+	dup(p+".goals", len(m.Goals), func(i int) string { return m.Goals[i] })
+	dup(p+".trainingScenarios", len(m.TrainingScenarios), func(i int) string { return m.TrainingScenarios[i] })
+	n := max(1, len(m.Seeds)) * max(1, len(m.Policies)) * max(1, len(m.Goals)) * max(1, len(m.TrainingScenarios))
+	if n > maxSweepMembers {
+		v.add(p, "expands to %d experiments, more than %d", n, maxSweepMembers)
+		return
+	}
+	members, err := api.ExpandMatrix(s)
+	if err != nil {
+		v.add(p, "%v", err)
+		return
+	}
+	for _, mem := range members {
+		if msg := checkLabel(mem.Name); msg != "" {
+			v.add(p, "experiment name %s (the sweep's name plus its combination); shorten metadata.name", msg)
+			return
+		}
+		if err := Validate(&mem.Spec); err != nil {
+			v.add(p, "experiment %s of the sweep is invalid: %v", mem.Name, err)
+			return
+		}
+	}
 }
 
 var (

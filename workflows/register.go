@@ -12,10 +12,11 @@ type Registry interface {
 	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
 }
 
-// Register registers ExperimentWorkflow, TrainWorkflow and EvaluateWorkflow
-// under their api names.
+// Register registers ExperimentWorkflow, TrainWorkflow, EvaluateWorkflow
+// and SweepWorkflow under their api names.
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(ExperimentWorkflow, workflow.RegisterOptions{Name: api.ExperimentWorkflowName})
 	r.RegisterWorkflowWithOptions(TrainWorkflow, workflow.RegisterOptions{Name: api.TrainWorkflowName})
 	r.RegisterWorkflowWithOptions(EvaluateWorkflow, workflow.RegisterOptions{Name: api.EvaluateWorkflowName})
+	r.RegisterWorkflowWithOptions(SweepWorkflow, workflow.RegisterOptions{Name: api.SweepWorkflowName})
 }

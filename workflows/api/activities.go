@@ -270,3 +270,31 @@ func (in ReportInput) Experiment() (string, *ExperimentSpec) { return in.Experim
 
 // Experiment implements the same method as DeployInput's.
 func (in CleanupInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// SweepMemberResult is how one experiment of a sweep ended.
+type SweepMemberResult struct {
+	Name  string       `json:"name"`
+	Combo []ComboValue `json:"combo"`
+	Group string       `json:"group"`
+	// Report is set when the experiment completed; Error when it failed.
+	Report *ReportResult `json:"report,omitempty"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// SweepReportInput is what WriteSweepReport aggregates.
+type SweepReportInput struct {
+	SweepID string              `json:"sweepId"`
+	Spec    ExperimentSpec      `json:"spec"`
+	Members []SweepMemberResult `json:"members"`
+}
+
+// Experiment implements the same method as DeployInput's.
+func (in SweepReportInput) Experiment() (string, *ExperimentSpec) { return in.SweepID, &in.Spec }
+
+// SweepResult is SweepWorkflow's result.
+type SweepResult struct {
+	SweepID string       `json:"sweepId"`
+	Report  ReportResult `json:"report"`
+	// Failed names the experiments that failed; the others still ran.
+	Failed []string `json:"failed,omitempty"`
+}

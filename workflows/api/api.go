@@ -28,6 +28,9 @@ const (
 	TrainWorkflowName = "TrainWorkflow"
 	// EvaluateWorkflowName runs every controller x scenario x repetition.
 	EvaluateWorkflowName = "EvaluateWorkflow"
+	// SweepWorkflowName runs one ExperimentWorkflow per combination of a
+	// spec's matrix; its input is the ExperimentSpec.
+	SweepWorkflowName = "SweepWorkflow"
 )
 
 // Activity names. Workflows call activities by these names and the worker
@@ -45,6 +48,8 @@ const (
 	// WriteDriftActivityName compares a run with the previous completed
 	// run of the same spec hash.
 	WriteDriftActivityName = "WriteDrift"
+	// WriteSweepReportActivityName aggregates a sweep's experiments.
+	WriteSweepReportActivityName = "WriteSweepReport"
 )
 
 // ProgressQueryName is the query that returns an experiment's Progress.

@@ -46,6 +46,8 @@ type Spec struct {
 	Evaluation Evaluation `json:"evaluation"`
 	Storage    Storage    `json:"storage"`
 	Execution  Execution  `json:"execution"`
+	// Matrix, when set, makes the document a sweep (SweepWorkflow).
+	Matrix *Matrix `json:"matrix,omitempty"`
 }
 
 // Execution tunes how the pipeline runs on Temporal.
