@@ -31,8 +31,18 @@ import (
 type Activities struct {
 	// Store holds specs, checkpoints, time series and reports.
 	Store objstore.Store
-	// Logger is optional; activities log through activity.GetLogger.
+	// Logger is optional; stages log through logger(ctx).
 	Logger *slog.Logger
+	// StageCommand runs a stage in a child process: the command and its
+	// leading arguments, to which the runner appends NAME --input KEY
+	// --output KEY --s3-bucket BUCKET (for example [grlctl, stage]).
+	StageCommand []string
+	// StageEnv is added to the child's environment (the store's settings
+	// when the worker got them otherwise than from the environment).
+	StageEnv []string
+	// InStage is set in `grlctl stage`: stages then run here, whatever
+	// runner the spec names.
+	InStage bool
 }
 
 // Registrar is what Register needs of a worker.
@@ -151,10 +161,10 @@ func trainingEnv(spec *api.ExperimentSpec) (*sim.Env, error) {
 	return env, nil
 }
 
-// DeployApp builds the twin and its training environment (sim mode) and
+// deployApp builds the twin and its training environment (sim mode) and
 // records the spec in the store.
-func (a *Activities) DeployApp(ctx context.Context, in api.DeployInput) (api.DeployResult, error) {
-	log := activity.GetLogger(ctx)
+func (a *Activities) deployApp(ctx context.Context, in api.DeployInput) (api.DeployResult, error) {
+	log := logger(ctx)
 	spec := &in.Spec
 	if err := validate(spec); err != nil {
 		return api.DeployResult{}, err
@@ -191,10 +201,10 @@ func (a *Activities) DeployApp(ctx context.Context, in api.DeployInput) (api.Dep
 	return res, nil
 }
 
-// WarmUp runs the training scenario on the twin at minimum replicas for the
+// warmUp runs the training scenario on the twin at minimum replicas for the
 // warm-up duration.
-func (a *Activities) WarmUp(ctx context.Context, in api.WarmUpInput) (api.WarmUpResult, error) {
-	log := activity.GetLogger(ctx)
+func (a *Activities) warmUp(ctx context.Context, in api.WarmUpInput) (api.WarmUpResult, error) {
+	log := logger(ctx)
 	spec := &in.Spec
 	if err := checkSim(spec); err != nil {
 		return api.WarmUpResult{}, err
@@ -228,7 +238,7 @@ func (a *Activities) WarmUp(ctx context.Context, in api.WarmUpInput) (api.WarmUp
 		Record: func(*sim.Snapshot) {
 			steps++
 			if steps%heartbeatEvery == 0 {
-				activity.RecordHeartbeat(ctx, map[string]any{"steps": steps})
+				heartbeat(ctx, map[string]any{"steps": steps})
 				if runErr == nil {
 					runErr = ctx.Err()
 				}
@@ -275,11 +285,11 @@ func CheckpointKey(spec *api.ExperimentSpec, id, agent string, step int64) strin
 	return experimentKey(spec, id, "checkpoints", agent, strconv.FormatInt(step, 10)+".ckpt")
 }
 
-// TrainChunk trains one chunk of one agent, from scratch or from in.From,
+// trainChunk trains one chunk of one agent, from scratch or from in.From,
 // and stores the resulting checkpoint. A retry whose checkpoint already
 // exists returns it without training.
-func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
-	log := activity.GetLogger(ctx)
+func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
+	log := logger(ctx)
 	spec := &in.Spec
 	if err := checkSim(spec); err != nil {
 		return api.TrainChunkResult{}, err
@@ -337,7 +347,7 @@ func (a *Activities) TrainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 		// After the last rollout the result follows at once; a heartbeat
 		// there only delays it (the first heartbeat is synchronous).
 		if p.Steps < want {
-			activity.RecordHeartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward)})
+			heartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward)})
 		}
 	})
 	if err != nil {

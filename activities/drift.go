@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/report"
 	"github.com/grlscaler/grlscaler/workflows/api"
@@ -98,7 +96,7 @@ func earlierRuns(ctx context.Context, store objstore.Store, spec *api.Experiment
 	for _, o := range objs {
 		data, _, err := objstore.GetVerified(ctx, store, o.Key, "")
 		if err != nil {
-			activity.GetLogger(ctx).Warn("skipping an unreadable run index entry", "key", o.Key, "error", err)
+			logger(ctx).Warn("skipping an unreadable run index entry", "key", o.Key, "error", err)
 			continue
 		}
 		var e RunIndexEntry
@@ -164,7 +162,7 @@ func (a *Activities) WriteDrift(ctx context.Context, in api.DriftInput) (api.Dri
 	if _, err := objstore.PutVerified(ctx, store, key, js); err != nil {
 		return api.DriftResult{}, fmt.Errorf("write drift %s: %w", in.ExperimentID, err)
 	}
-	activity.GetLogger(ctx).Info("drift report written", "key", key, "previous", d.Previous, "summary", d.Summary)
+	logger(ctx).Info("drift report written", "key", key, "previous", d.Previous, "summary", d.Summary)
 	return api.DriftResult{Key: key, Previous: d.Previous, Identical: d.Previous != "" && d.CheckpointsIdentical && d.MetricsIdentical, Summary: d.Summary}, nil
 }
 

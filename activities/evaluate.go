@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/grlscaler/grlscaler/envs"
 	"github.com/grlscaler/grlscaler/envs/hpa"
 	"github.com/grlscaler/grlscaler/envs/sim"
@@ -102,10 +100,10 @@ func (a *Activities) controller(ctx context.Context, c *sim.Cluster, in api.Eval
 
 func fmtFloat(x float64) string { return strconv.FormatFloat(finite(x), 'g', 8, 64) }
 
-// EvaluateRun runs one controller on one scenario in the twin, stores the
+// evaluateRun runs one controller on one scenario in the twin, stores the
 // per-step time series as CSV and returns its summary.
-func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (api.EvaluateRunResult, error) {
-	log := activity.GetLogger(ctx)
+func (a *Activities) evaluateRun(ctx context.Context, in api.EvaluateRunInput) (api.EvaluateRunResult, error) {
+	log := logger(ctx)
 	spec := &in.Spec
 	if err := checkSim(spec); err != nil {
 		return api.EvaluateRunResult{}, err
@@ -154,7 +152,7 @@ func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 				werr = err
 			}
 			if steps%heartbeatEvery == 0 {
-				activity.RecordHeartbeat(ctx, map[string]any{"steps": steps})
+				heartbeat(ctx, map[string]any{"steps": steps})
 				if werr == nil {
 					werr = ctx.Err()
 				}
@@ -216,6 +214,6 @@ func (a *Activities) EvaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 
 // Cleanup tears down what DeployApp set up: nothing in sim mode.
 func (a *Activities) Cleanup(ctx context.Context, in api.CleanupInput) error {
-	activity.GetLogger(ctx).Info("cleanup: nothing to tear down in sim mode", "experiment", in.ExperimentID, "mode", string(in.Spec.Spec.Cluster.Mode))
+	logger(ctx).Info("cleanup: nothing to tear down in sim mode", "experiment", in.ExperimentID, "mode", string(in.Spec.Spec.Cluster.Mode))
 	return nil
 }

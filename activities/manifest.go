@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/grlscaler/grlscaler/infra/objstore"
@@ -69,6 +68,7 @@ const (
 	KindSeries       = "series"
 	KindReport       = "report"
 	KindLog          = "log"
+	KindStage        = "stage" // a stage's input, output or status object
 	kindUnknown      = "other"
 )
 
@@ -170,7 +170,7 @@ func (a *Activities) WriteManifest(ctx context.Context, in api.ManifestInput) (a
 		}
 		stored[o.Key] = info
 		if i%100 == 99 {
-			activity.RecordHeartbeat(ctx, i+1)
+			heartbeat(ctx, i+1)
 		}
 	}
 	for key, want := range known {
@@ -218,7 +218,7 @@ func (a *Activities) WriteManifest(ctx context.Context, in api.ManifestInput) (a
 			return api.ObjectRef{}, fmt.Errorf("write manifest %s: index the run: %w", in.ExperimentID, err)
 		}
 	}
-	activity.GetLogger(ctx).Info("manifest written", "key", manifestKey, "checkpoints", len(m.Checkpoints), "artifacts", len(m.Artifacts), "outcome", m.Outcome)
+	logger(ctx).Info("manifest written", "key", manifestKey, "checkpoints", len(m.Checkpoints), "artifacts", len(m.Artifacts), "outcome", m.Outcome)
 	return ref, nil
 }
 
@@ -238,6 +238,8 @@ func artifactKind(rel string) string {
 		return KindReport
 	case strings.HasPrefix(rel, api.LogsDir+"/"):
 		return KindLog
+	case strings.HasPrefix(rel, "stages/"):
+		return KindStage
 	}
 	return kindUnknown
 }

@@ -6,9 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
-
-	"go.temporal.io/sdk/activity"
 
 	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/report"
@@ -72,7 +71,7 @@ func reportInput(in *api.ReportInput) report.Input {
 		ri.Runs = append(ri.Runs, report.Run{
 			Controller: r.Controller, Kind: kinds[r.Controller], Scenario: r.Scenario, Split: split,
 			Repetition: r.Repetition, Seed: r.Seed, Valid: r.Valid, Invalid: r.InvalidReason,
-			SeriesKey: r.SeriesKey, SHA256: r.SHA256, Metrics: runMetrics(r.Metrics),
+			SeriesKey: strings.TrimPrefix(r.SeriesKey, experimentKey(spec, in.ExperimentID)+"/"), SHA256: r.SHA256, Metrics: runMetrics(r.Metrics),
 		})
 	}
 	for _, t := range in.Training {
@@ -88,19 +87,19 @@ func reportInput(in *api.ReportInput) report.Input {
 	return ri
 }
 
-// WriteReport builds the report from the runs and the training curves and
+// writeReport builds the report from the runs and the training curves and
 // writes reports/report.json, report.md, report.csv, report.html and the
 // PNG plots the HTML embeds. It is deterministic: the same input writes
 // the same bytes.
-func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.ReportResult, error) {
-	log := activity.GetLogger(ctx)
+func (a *Activities) writeReport(ctx context.Context, in api.ReportInput) (api.ReportResult, error) {
+	log := logger(ctx)
 	spec := &in.Spec
 	store, err := a.storeFor(ctx, spec)
 	if err != nil {
 		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
 	}
 	rep := report.Build(reportInput(&in))
-	figures, err := a.figures(ctx, store, rep)
+	figures, err := a.figures(ctx, store, spec, rep)
 	if err != nil {
 		return api.ReportResult{}, fmt.Errorf("write report %s: %w", in.ExperimentID, err)
 	}
@@ -158,10 +157,10 @@ func (a *Activities) WriteReport(ctx context.Context, in api.ReportInput) (api.R
 
 // figures reads the series the report plots (checksum-verified) and
 // renders the plots.
-func (a *Activities) figures(ctx context.Context, store objstore.Store, rep *report.Report) (map[string][]byte, error) {
+func (a *Activities) figures(ctx context.Context, store objstore.Store, spec *api.ExperimentSpec, rep *report.Report) (map[string][]byte, error) {
 	series := map[string]map[string]*report.Series{}
 	for _, run := range report.SeriesToPlot(rep) {
-		data, _, err := objstore.GetVerified(ctx, store, run.SeriesKey, run.SHA256)
+		data, _, err := objstore.GetVerified(ctx, store, experimentKey(spec, rep.ExperimentID, run.SeriesKey), run.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("series of %s on %s: %w", run.Controller, run.Scenario, err)
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/report"
 	"github.com/grlscaler/grlscaler/workflows/api"
@@ -116,7 +114,7 @@ func (a *Activities) WriteSweepReport(ctx context.Context, in api.SweepReportInp
 		}
 	}
 	summary := fmt.Sprintf("Sweep %s: %d experiments, %d failed; %d groups aggregated across seeds.", in.SweepID, len(sw.Members), failed, countGroups(sw.Cells))
-	activity.GetLogger(ctx).Info("sweep report written", "key", jsInfo.Key, "members", len(sw.Members), "failed", failed)
+	logger(ctx).Info("sweep report written", "key", jsInfo.Key, "members", len(sw.Members), "failed", failed)
 	return api.ReportResult{JSONKey: jsInfo.Key, JSONSHA256: jsInfo.SHA256, MarkdownKey: mdInfo.Key, MarkdownSHA256: mdInfo.SHA256, Summary: summary}, nil
 }
 

@@ -173,7 +173,11 @@ func (o *DevOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.streams.Out, "local stack up: Temporal %s, web UI http://127.0.0.1:%d, S3 %s (bucket %s), worker running; state in %s; Ctrl-C stops\n",
 		addr, o.UIPort, cfg.Endpoint, o.Bucket, o.Dir)
-	err = worker.Run(ctx, worker.Options{Client: tc, Store: store, Logger: log})
+	stage, err := stageCommand()
+	if err != nil {
+		return err
+	}
+	err = worker.Run(ctx, worker.Options{Client: tc, Store: store, Logger: log, StageCommand: stage, StageEnv: cfg.Environ()})
 	_ = os.Remove(filepath.Join(o.Dir, "ready"))
 	return err
 }

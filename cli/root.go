@@ -35,8 +35,8 @@ func NewRootCmd(streams IO) *cobra.Command {
 	status := NewCmdStatus(streams)
 	status.ValidArgsFunction = completeExperimentIDs
 	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), status, NewCmdWorker(streams), NewCmdDev(streams),
-		NewCmdWatch(streams), NewCmdList(streams), NewCmdCancel(streams), NewCmdReport(streams), NewCmdLogs(streams), NewCmdCompare(streams))
-	root.AddCommand(NewCmdSchedule(streams), NewCmdDrift(streams))
+		NewCmdWatch(streams), NewCmdList(streams), NewCmdCancel(streams), NewCmdReport(streams), NewCmdLogs(streams), NewCmdCompare(streams), NewCmdAgent(streams))
+	root.AddCommand(NewCmdSchedule(streams), NewCmdDrift(streams), NewCmdStage(streams))
 	usageArgs(root)
 	return root
 }

@@ -32,7 +32,12 @@ until interrupted. The object store comes from the environment:
 			defer c.Close()
 			log := slog.New(slog.NewTextHandler(streams.Err, nil))
 			log.Info("worker started", "temporal", tf.address, "namespace", tf.namespace, "store", cfg.Endpoint, "bucket", cfg.Bucket)
-			return worker.Run(cmd.Context(), worker.Options{Client: c, Store: store, MaxConcurrentTraining: training, Logger: log})
+			stage, err := stageCommand()
+			if err != nil {
+				return err
+			}
+			return worker.Run(cmd.Context(), worker.Options{Client: c, Store: store, MaxConcurrentTraining: training, Logger: log,
+				StageCommand: stage, StageEnv: cfg.Environ()})
 		},
 	}
 	tf.add(cmd)

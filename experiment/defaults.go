@@ -154,6 +154,9 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	if sp.Matrix != nil && !given("spec.matrix.concurrency") {
 		sp.Matrix.Concurrency = DefaultSweepConcurrency
 	}
+	if sp.Execution.StageRunner == "" {
+		sp.Execution.StageRunner = api.StageRunnerInProcess
+	}
 	if !given("spec.execution.heartbeatTimeout") {
 		sp.Execution.HeartbeatTimeout = api.Duration(DefaultHeartbeatTimeout)
 	}

@@ -260,7 +260,7 @@ spec:
 			Repetitions: 5, ValidationSeeds: 3, SLO: api.Duration(500 * time.Millisecond),
 		},
 		Storage:   api.Storage{Bucket: "grlscaler", Prefix: "experiments"},
-		Execution: api.Execution{HeartbeatTimeout: api.Duration(2 * time.Minute)},
+		Execution: api.Execution{HeartbeatTimeout: api.Duration(2 * time.Minute), StageRunner: api.StageRunnerInProcess},
 	}
 	if !reflect.DeepEqual(s.Spec, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s.Spec, want)

@@ -246,6 +246,19 @@ func (v *validator) spec(s *api.Spec) {
 	if d := s.Execution.HeartbeatTimeout.Std(); d < minHeartbeatTimeout || d > maxHeartbeatTimeout {
 		v.add("spec.execution.heartbeatTimeout", "%v must be in [%v, %v]", d, minHeartbeatTimeout, maxHeartbeatTimeout)
 	}
+	runners := []string{api.StageRunnerInProcess, api.StageRunnerSubprocess, api.StageRunnerKubernetes}
+	if r := s.Execution.StageRunner; r != "" && !slices.Contains(runners, r) {
+		v.add("spec.execution.stageRunner", "unknown runner %s (valid: %s)", quote(r), strings.Join(runners, ", "))
+	}
+	for stage, r := range s.Execution.StageRunners {
+		p := "spec.execution.stageRunners." + stage
+		switch {
+		case !slices.Contains(api.StageNames, stage):
+			v.add(p, "unknown stage %s (valid: %s)", quote(stage), strings.Join(api.StageNames, ", "))
+		case !slices.Contains(runners, r):
+			v.add(p, "unknown runner %s (valid: %s)", quote(r), strings.Join(runners, ", "))
+		}
+	}
 }
 
 // Heartbeat timeouts below 5s would retry chunks whose worker is merely

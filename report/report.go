@@ -63,17 +63,19 @@ type Stat struct {
 
 // Run is one evaluation run as the report lists it.
 type Run struct {
-	Controller string             `json:"controller"`
-	Kind       string             `json:"kind"`
-	Scenario   string             `json:"scenario"`
-	Split      string             `json:"split"`
-	Repetition int                `json:"repetition"`
-	Seed       uint64             `json:"seed"`
-	Valid      bool               `json:"valid"`
-	Invalid    string             `json:"invalid_reason,omitempty"`
-	SeriesKey  string             `json:"series_key"`
-	SHA256     string             `json:"sha256"`
-	Metrics    map[string]float64 `json:"metrics"`
+	Controller string `json:"controller"`
+	Kind       string `json:"kind"`
+	Scenario   string `json:"scenario"`
+	Split      string `json:"split"`
+	Repetition int    `json:"repetition"`
+	Seed       uint64 `json:"seed"`
+	Valid      bool   `json:"valid"`
+	Invalid    string `json:"invalid_reason,omitempty"`
+	// SeriesKey is the run's series, relative to the experiment's
+	// directory in the store (evals/...).
+	SeriesKey string             `json:"series_key"`
+	SHA256    string             `json:"sha256"`
+	Metrics   map[string]float64 `json:"metrics"`
 }
 
 // ScenarioStats are one controller's statistics on one scenario.

@@ -29,6 +29,11 @@ type Options struct {
 	// worker (training is CPU-bound; default 1).
 	MaxConcurrentTraining int
 	Logger                *slog.Logger
+	// StageCommand and StageEnv run stages in child processes (see
+	// activities.Activities); without StageCommand, a spec asking for the
+	// subprocess runner fails with a clear error.
+	StageCommand []string
+	StageEnv     []string
 }
 
 // Run polls both task queues until ctx is done or a worker fails.
@@ -39,7 +44,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.MaxConcurrentTraining == 0 {
 		opts.MaxConcurrentTraining = 1
 	}
-	acts := &activities.Activities{Store: opts.Store, Logger: opts.Logger}
+	acts := &activities.Activities{Store: opts.Store, Logger: opts.Logger, StageCommand: opts.StageCommand, StageEnv: opts.StageEnv}
 
 	// Every activity attempt's log also goes to the experiment's logs/.
 	logs := []interceptor.WorkerInterceptor{&activities.RunLogs{Activities: acts}}

@@ -13,7 +13,12 @@ const envArgs = "GRL_TEST_AS_GRLCTL"
 
 func TestMain(m *testing.M) {
 	if args := os.Getenv(envArgs); args != "" {
-		os.Args = append([]string{"grlctl"}, strings.Split(args, "\n")...)
+		// A grlctl process started by a test gets its arguments from the
+		// environment; one that grlctl itself started (a stage run by a
+		// worker) gets real arguments.
+		if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-test.") {
+			os.Args = append([]string{"grlctl"}, strings.Split(args, "\n")...)
+		}
 		main()
 		return
 	}

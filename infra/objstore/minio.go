@@ -45,6 +45,17 @@ type Config struct {
 	PartSize uint64
 }
 
+// Environ returns the environment variables that make ConfigFromEnv
+// return c (without CreateBucket and PartSize), for a child process that
+// must reach the same store, such as a stage run by the worker.
+func (c Config) Environ() []string {
+	return []string{
+		EnvEndpoint + "=" + c.Endpoint, EnvBucket + "=" + c.Bucket,
+		EnvAccessKey + "=" + c.AccessKey, EnvSecretKey + "=" + c.SecretKey,
+		EnvTLS + "=" + strconv.FormatBool(c.UseTLS), EnvRegion + "=" + c.Region,
+	}
+}
+
 // DefaultPartSize bounds what an upload buffers: minio-go's own default
 // for a stream of unknown size is a ~537 MiB buffer per part.
 const DefaultPartSize = 8 << 20

@@ -23,11 +23,17 @@ func Canonical(spec *ExperimentSpec) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// SpecHash is the hex SHA-256 of Canonical(spec). It identifies a
-// configuration: two submissions of the same document have the same hash.
-// It panics if spec holds a NaN or infinite float, which no valid spec does.
+// SpecHash is the hex SHA-256 of the canonical JSON of what the spec
+// computes: spec without its storage and execution sections, which say
+// where results go and how stages run, not what they are. Two submissions
+// of the same experiment have the same hash wherever they store and
+// however they run, so drift reports and reproducibility checks compare
+// them. It panics if spec holds a NaN or infinite float, which no valid
+// spec does.
 func SpecHash(spec *ExperimentSpec) string {
-	b, err := Canonical(spec)
+	what := *spec
+	what.Spec.Storage, what.Spec.Execution = Storage{}, Execution{}
+	b, err := Canonical(&what)
 	if err != nil {
 		panic(err)
 	}

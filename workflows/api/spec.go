@@ -59,6 +59,44 @@ type Execution struct {
 	// sooner; it must stay well above the time between heartbeats (one
 	// rollout of nSteps steps while training).
 	HeartbeatTimeout Duration `json:"heartbeatTimeout"`
+	// StageRunner runs every stage: StageRunnerInProcess (the default),
+	// StageRunnerSubprocess (`grlctl stage` as a child of the worker) or
+	// StageRunnerKubernetes (a Job).
+	StageRunner string `json:"stageRunner,omitempty"`
+	// StageRunners overrides StageRunner per stage (keys: the Stage*
+	// names, e.g. "train-chunk").
+	StageRunners map[string]string `json:"stageRunners,omitempty"`
+}
+
+// Stage runners.
+const (
+	StageRunnerInProcess  = "inprocess"
+	StageRunnerSubprocess = "subprocess"
+	StageRunnerKubernetes = "kubernetes"
+)
+
+// Stage names, as `grlctl stage NAME` and execution.stageRunners know them.
+const (
+	StageNameDeploy      = "deploy"
+	StageNameWarmUp      = "warm-up"
+	StageNameTrainChunk  = "train-chunk"
+	StageNameEvaluateRun = "evaluate-run"
+	StageNameReport      = "report"
+)
+
+// StageNames lists every stage that can run outside the worker.
+var StageNames = []string{StageNameDeploy, StageNameWarmUp, StageNameTrainChunk, StageNameEvaluateRun, StageNameReport}
+
+// RunnerFor returns the runner of stage: its override, else StageRunner,
+// else in-process.
+func (e Execution) RunnerFor(stage string) string {
+	if r := e.StageRunners[stage]; r != "" {
+		return r
+	}
+	if e.StageRunner != "" {
+		return e.StageRunner
+	}
+	return StageRunnerInProcess
 }
 
 // Mode selects the environment backend.
