@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,9 +51,10 @@ Each run is an experiment whose ID is the schedule's name plus the run's
 scheduled time; it compares itself with the previous completed run of the
 same spec (grlctl drift NAME prints the latest comparison).`,
 	}
-	cmd.AddCommand(newCmdScheduleCreate(streams), newCmdScheduleList(streams), newCmdScheduleDescribe(streams),
-		newCmdScheduleState(streams, "pause"), newCmdScheduleState(streams, "unpause"),
-		newCmdScheduleTrigger(streams), newCmdScheduleDelete(streams))
+	cmd.AddCommand(newCmdScheduleCreate(streams), newCmdScheduleList(streams), newCmdScheduleDescribe(streams))
+	for _, a := range scheduleActions {
+		cmd.AddCommand(newCmdScheduleAction(streams, a))
+	}
 	return cmd
 }
 
@@ -315,12 +317,37 @@ func newCmdScheduleDescribe(streams IO) *cobra.Command {
 	return cmd
 }
 
-func newCmdScheduleState(streams IO, verb string) *cobra.Command {
+// scheduleAction is one of the commands that act on an existing schedule.
+type scheduleAction struct {
+	verb, past, short string
+	// note adds --note, passed to act.
+	note bool
+	act  func(ctx context.Context, h client.ScheduleHandle, note string) error
+}
+
+var scheduleActions = []scheduleAction{
+	{verb: "pause", past: "paused", short: "Pause a schedule", note: true,
+		act: func(ctx context.Context, h client.ScheduleHandle, note string) error {
+			return h.Pause(ctx, client.SchedulePauseOptions{Note: note})
+		}},
+	{verb: "unpause", past: "unpaused", short: "Unpause a schedule", note: true,
+		act: func(ctx context.Context, h client.ScheduleHandle, note string) error {
+			return h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
+		}},
+	{verb: "trigger", past: "triggered", short: "Start a run of a schedule now (its overlap policy applies)",
+		act: func(ctx context.Context, h client.ScheduleHandle, _ string) error {
+			return h.Trigger(ctx, client.ScheduleTriggerOptions{})
+		}},
+	{verb: "delete", past: "deleted", short: "Delete a schedule (its runs and their results stay)",
+		act: func(ctx context.Context, h client.ScheduleHandle, _ string) error { return h.Delete(ctx) }},
+}
+
+func newCmdScheduleAction(streams IO, a scheduleAction) *cobra.Command {
 	var tf temporalFlags
 	var note string
 	cmd := &cobra.Command{
-		Use:   verb + " NAME",
-		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a schedule",
+		Use:   a.verb + " NAME",
+		Short: a.short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := tf.dial(streams)
@@ -332,73 +359,16 @@ func newCmdScheduleState(streams IO, verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if verb == "pause" {
-				err = h.Pause(cmd.Context(), client.SchedulePauseOptions{Note: note})
-			} else {
-				err = h.Unpause(cmd.Context(), client.ScheduleUnpauseOptions{Note: note})
+			if err := a.act(cmd.Context(), h, note); err != nil {
+				return fmt.Errorf("%s schedule %q: %w", a.verb, args[0], err)
 			}
-			if err != nil {
-				return fmt.Errorf("%s schedule %q: %w", verb, args[0], err)
-			}
-			_, err = fmt.Fprintf(streams.Out, "%sd schedule %s\n", verb, args[0])
+			_, err = fmt.Fprintf(streams.Out, "%s schedule %s\n", a.past, args[0])
 			return err
 		},
 	}
 	tf.add(cmd)
-	cmd.Flags().StringVar(&note, "note", "", "why (shown with the schedule)")
-	return cmd
-}
-
-func newCmdScheduleTrigger(streams IO) *cobra.Command {
-	var tf temporalFlags
-	cmd := &cobra.Command{
-		Use:   "trigger NAME",
-		Short: "Start a run of a schedule now (its overlap policy applies)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := tf.dial(streams)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			h, _, err := scheduleHandle(cmd, c, args[0])
-			if err != nil {
-				return err
-			}
-			if err := h.Trigger(cmd.Context(), client.ScheduleTriggerOptions{}); err != nil {
-				return fmt.Errorf("trigger schedule %q: %w", args[0], err)
-			}
-			_, err = fmt.Fprintf(streams.Out, "triggered schedule %s\n", args[0])
-			return err
-		},
+	if a.note {
+		cmd.Flags().StringVar(&note, "note", "", "why (shown with the schedule)")
 	}
-	tf.add(cmd)
-	return cmd
-}
-
-func newCmdScheduleDelete(streams IO) *cobra.Command {
-	var tf temporalFlags
-	cmd := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a schedule (its runs and their results stay)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := tf.dial(streams)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			h, _, err := scheduleHandle(cmd, c, args[0])
-			if err != nil {
-				return err
-			}
-			if err := h.Delete(cmd.Context()); err != nil {
-				return fmt.Errorf("delete schedule %q: %w", args[0], err)
-			}
-			_, err = fmt.Fprintf(streams.Out, "deleted schedule %s\n", args[0])
-			return err
-		},
-	}
-	tf.add(cmd)
 	return cmd
 }
