@@ -170,17 +170,29 @@ func (r *LocalRunner) recover() error {
 // Start starts Locust on job and returns once it runs. A job whose Name
 // the runner already has is not started again: its handle is returned.
 func (r *LocalRunner) Start(ctx context.Context, job Job) (Handle, error) {
+	h, _, err := r.start(ctx, job)
+	return h, err
+}
+
+// start is Start that also says whether it started a job.
+func (r *LocalRunner) start(ctx context.Context, job Job) (Handle, bool, error) {
 	if err := job.Validate(); err != nil {
-		return Handle{}, err
+		return Handle{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Handle{}, err
+		return Handle{}, false, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if id, ok := r.names[job.Name]; ok && job.Name != "" {
-		return Handle{ID: id}, nil
+		return Handle{ID: id}, false, nil
 	}
+	h, err := r.launch(ctx, job)
+	return h, err == nil, err
+}
+
+// launch starts Locust; r.mu is held.
+func (r *LocalRunner) launch(ctx context.Context, job Job) (Handle, error) {
 	id, err := newID()
 	if err != nil {
 		return Handle{}, err
