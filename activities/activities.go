@@ -40,6 +40,9 @@ type Activities struct {
 	// StageEnv is added to the child's environment (the store's settings
 	// when the worker got them otherwise than from the environment).
 	StageEnv []string
+	// Jobs runs stages as Kubernetes Jobs (the kubernetes runner); nil on
+	// a worker that does not.
+	Jobs *JobRunner
 	// InStage is set in `grlctl stage`: stages then run here, whatever
 	// runner the spec names.
 	InStage bool

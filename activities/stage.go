@@ -89,6 +89,9 @@ func runStage[In experimentInput, Out any](ctx context.Context, a *Activities, s
 	case api.StageRunnerSubprocess:
 		err := a.runSubprocess(ctx, stage, id, spec, in, &out)
 		return out, err
+	case api.StageRunnerKubernetes:
+		err := a.runJob(ctx, stage, id, spec, in, &out)
+		return out, err
 	default:
 		return out, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("stage %s: runner %q is not implemented yet (inprocess, subprocess)", stage, runner), ErrTypeNotImplemented, nil)
@@ -110,12 +113,32 @@ func statusKey(outputKey string) string {
 	return strings.TrimSuffix(outputKey, ".output.json") + ".status.json"
 }
 
-func (a *Activities) runSubprocess(ctx context.Context, stage, id string, spec *api.ExperimentSpec, in, out any) error {
+// stageRun is one run of a stage outside the worker.
+type stageRun struct {
+	stage, id     string
+	spec          *api.ExperimentSpec
+	inKey, outKey string
+	store         objstore.Store
+}
+
+// stageLauncher starts a stage run and waits for it. It returns nil when
+// the stage exited 0, and otherwise an error whose exitCode says how.
+type stageLauncher func(ctx context.Context, r *stageRun) error
+
+// stageExit is how a stage outside the worker ended, when not with 0.
+type stageExit struct {
+	code int // StageExit*, or -1 when it did not exit (killed, evicted)
+	err  error
+}
+
+func (e *stageExit) Error() string { return e.err.Error() }
+func (e *stageExit) Unwrap() error { return e.err }
+
+// runOutside runs a stage with launch: it reuses an output stored for the
+// same input, else stores the input, launches, and reads the output (or
+// the status object's error).
+func (a *Activities) runOutside(ctx context.Context, stage, id string, spec *api.ExperimentSpec, in, out any, where string, launch stageLauncher) error {
 	log := logger(ctx)
-	if len(a.StageCommand) == 0 {
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("stage %s: the worker has no stage command configured (Activities.StageCommand)", stage), ErrTypeNotImplemented, nil)
-	}
 	store, err := a.storeFor(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", stage, err)
@@ -134,29 +157,12 @@ func (a *Activities) runSubprocess(ctx context.Context, stage, id string, spec *
 		return fmt.Errorf("stage %s: store input: %w", stage, err)
 	}
 	_ = store.Delete(ctx, statusKey(outKey))
-
-	args := append(append([]string(nil), a.StageCommand[1:]...), stage, "--input", inKey, "--output", outKey, "--s3-bucket", spec.Spec.Storage.Bucket)
-	cmd := exec.Command(a.StageCommand[0], args...)
-	cmd.Env = append(os.Environ(), a.StageEnv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", stage, err)
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("stage %s: start %s: %w", stage, a.StageCommand[0], err)
-	}
-	log.Info("stage started in a child process", "stage", stage, "pid", cmd.Process.Pid, "input", inKey)
-	// Cancelling the activity (or a lost heartbeat) stops the child and
-	// its process group.
-	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	defer stop()
-	tail := relayStderr(ctx, stage, stderr)
-	waitErr := cmd.Wait()
+	run := &stageRun{stage: stage, id: id, spec: spec, inKey: inKey, outKey: outKey, store: store}
+	launchErr := launch(ctx, run)
 	if ctx.Err() != nil {
 		return fmt.Errorf("stage %s: %w", stage, ctx.Err())
 	}
-	if waitErr == nil {
+	if launchErr == nil {
 		data, _, err := objstore.GetVerified(ctx, store, outKey, "")
 		if err != nil {
 			return fmt.Errorf("stage %s: read output: %w", stage, err)
@@ -172,18 +178,63 @@ func (a *Activities) runSubprocess(ctx context.Context, stage, id string, spec *
 	}
 	msg := st.Error
 	if msg == "" {
-		msg = fmt.Sprintf("%v; last output: %s", waitErr, tail())
+		msg = launchErr.Error()
 	}
-	var exit *exec.ExitError
-	if errors.As(waitErr, &exit) && exit.ExitCode() == StageExitInvalid {
+	// The stage's own status says whether retrying can help; a stage that
+	// died before writing one is judged by its exit code.
+	var exit *stageExit
+	if st.NonRetryable || st.ExitCode == StageExitInvalid || (errors.As(launchErr, &exit) && exit.code == StageExitInvalid) {
 		typ := st.ErrorType
 		if typ == "" {
 			typ = api.ErrTypeInvalidSpec
 		}
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("stage %s: %s", stage, msg), typ, nil)
 	}
-	// Exit 1, a signal (killed, evicted) or a crash: retryable.
-	return fmt.Errorf("stage %s failed in its child process: %s", stage, msg)
+	// Exit 1, a kill, an eviction or a crash: retryable.
+	return fmt.Errorf("stage %s failed %s: %s", stage, where, msg)
+}
+
+// stageArgs are the arguments of grlctl stage for a run.
+func stageArgs(r *stageRun) []string {
+	return []string{r.stage, "--input", r.inKey, "--output", r.outKey, "--s3-bucket", r.spec.Spec.Storage.Bucket}
+}
+
+func (a *Activities) runSubprocess(ctx context.Context, stage, id string, spec *api.ExperimentSpec, in, out any) error {
+	if len(a.StageCommand) == 0 {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("stage %s: the worker has no stage command configured (Activities.StageCommand)", stage), ErrTypeNotImplemented, nil)
+	}
+	return a.runOutside(ctx, stage, id, spec, in, out, "in its child process", a.launchSubprocess)
+}
+
+func (a *Activities) launchSubprocess(ctx context.Context, r *stageRun) error {
+	args := append(append([]string(nil), a.StageCommand[1:]...), stageArgs(r)...)
+	cmd := exec.Command(a.StageCommand[0], args...)
+	cmd.Env = append(os.Environ(), a.StageEnv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", a.StageCommand[0], err)
+	}
+	logger(ctx).Info("stage started in a child process", "stage", r.stage, "pid", cmd.Process.Pid, "input", r.inKey)
+	// Cancelling the activity (or a lost heartbeat) stops the child and
+	// its process group.
+	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	defer stop()
+	tail := relayStderr(ctx, r.stage, stderr)
+	err = cmd.Wait()
+	if err == nil {
+		return nil
+	}
+	code := -1
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	}
+	return &stageExit{code: code, err: fmt.Errorf("%v; last output: %s", err, tail())}
 }
 
 // relayStderr copies a stage's stderr into the activity's log, turning

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"net/url"
 	"regexp"
 	"slices"
@@ -249,6 +250,21 @@ func (v *validator) spec(s *api.Spec) {
 	runners := []string{api.StageRunnerInProcess, api.StageRunnerSubprocess, api.StageRunnerKubernetes}
 	if r := s.Execution.StageRunner; r != "" && !slices.Contains(runners, r) {
 		v.add("spec.execution.stageRunner", "unknown runner %s (valid: %s)", quote(r), strings.Join(runners, ", "))
+	}
+	if j := s.Execution.Jobs; j != nil {
+		for field, q := range map[string]string{"cpu": j.CPU, "memory": j.Memory} {
+			if q == "" {
+				continue
+			}
+			if _, err := resource.ParseQuantity(q); err != nil {
+				v.add("spec.execution.jobs."+field, "%s is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)", quote(q))
+			}
+		}
+		for i, t := range j.Tolerations {
+			if op := t.Operator; op != "" && op != "Exists" && op != "Equal" {
+				v.add(itemPath("spec.execution.jobs.tolerations", i)+".operator", "%s must be Exists or Equal", quote(op))
+			}
+		}
 	}
 	for stage, r := range s.Execution.StageRunners {
 		p := "spec.execution.stageRunners." + stage

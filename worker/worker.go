@@ -34,6 +34,8 @@ type Options struct {
 	// subprocess runner fails with a clear error.
 	StageCommand []string
 	StageEnv     []string
+	// Jobs runs stages as Kubernetes Jobs; nil on a worker that does not.
+	Jobs *activities.JobRunner
 }
 
 // Run polls both task queues until ctx is done or a worker fails.
@@ -44,7 +46,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.MaxConcurrentTraining == 0 {
 		opts.MaxConcurrentTraining = 1
 	}
-	acts := &activities.Activities{Store: opts.Store, Logger: opts.Logger, StageCommand: opts.StageCommand, StageEnv: opts.StageEnv}
+	acts := &activities.Activities{Store: opts.Store, Logger: opts.Logger, StageCommand: opts.StageCommand, StageEnv: opts.StageEnv, Jobs: opts.Jobs}
 
 	// Every activity attempt's log also goes to the experiment's logs/.
 	logs := []interceptor.WorkerInterceptor{&activities.RunLogs{Activities: acts}}

@@ -66,6 +66,29 @@ type Execution struct {
 	// StageRunners overrides StageRunner per stage (keys: the Stage*
 	// names, e.g. "train-chunk").
 	StageRunners map[string]string `json:"stageRunners,omitempty"`
+	// Jobs shape the Kubernetes Jobs of the kubernetes runner.
+	Jobs *StageJobs `json:"jobs,omitempty"`
+}
+
+// StageJobs are the scheduling settings of stage Jobs. The image, the
+// namespace, the service account and the store's Secret are the worker's
+// (grlctl worker --stage-*), not the experiment's.
+type StageJobs struct {
+	// CPU and Memory are the container's requests and limits, as
+	// Kubernetes quantities ("2", "500m", "4Gi"); empty leaves them unset.
+	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory,omitempty"`
+	// NodeSelector and Tolerations place the Jobs' pods.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	Tolerations  []Toleration      `json:"tolerations,omitempty"`
+}
+
+// Toleration is a pod toleration.
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"`
 }
 
 // Stage runners.
