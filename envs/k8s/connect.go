@@ -73,10 +73,10 @@ type secret string
 
 const redacted = "[redacted]"
 
-func (secret) String() string                 { return redacted }
-func (secret) GoString() string               { return redacted }
-func (secret) LogValue() slog.Value           { return slog.StringValue(redacted) }
-func (secret) MarshalText() ([]byte, error)   { return []byte(redacted), nil }
+func (secret) String() string               { return redacted }
+func (secret) GoString() string             { return redacted }
+func (secret) LogValue() slog.Value         { return slog.StringValue(redacted) }
+func (secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 func (secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(redacted)) }
 
 // credentials are what token mode reads; the token never leaves it except

@@ -37,6 +37,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestConnectReadsTokenAndHostFromEnvironmentOrEnvFile(t *testing.T) {
+	t.Parallel()
 	const host = "https://api.example.test:6443"
 	tests := []struct {
 		name    string
@@ -69,6 +70,7 @@ func TestConnectReadsTokenAndHostFromEnvironmentOrEnvFile(t *testing.T) {
 // token, including a request the API server refuses, and searches the
 // errors, the logs and the printed config for it.
 func TestTokenNeverAppearsInErrorsOrLogs(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+testToken {
 			t.Errorf("request without the bearer token")
@@ -146,6 +148,7 @@ func TestTokenNeverAppearsInErrorsOrLogs(t *testing.T) {
 }
 
 func TestConnectRejectsConflictingModes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		o    ConnOptions
@@ -166,6 +169,7 @@ func TestConnectRejectsConflictingModes(t *testing.T) {
 }
 
 func TestConnectUsesTheKubeconfigContext(t *testing.T) {
+	t.Parallel()
 	kubeconfig := writeFile(t, "config", `apiVersion: v1
 kind: Config
 current-context: a

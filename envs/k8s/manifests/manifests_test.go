@@ -25,6 +25,7 @@ func build(t *testing.T, name string, mode Linkerd) (*app.App, *Set) {
 }
 
 func TestBuildTakesImagesAndResourcesFromTheAppDeclaration(t *testing.T) {
+	t.Parallel()
 	for _, name := range app.Names() {
 		t.Run(name, func(t *testing.T) {
 			a, set := build(t, name, LinkerdInject)
@@ -70,6 +71,7 @@ func TestBuildTakesImagesAndResourcesFromTheAppDeclaration(t *testing.T) {
 func ftoa(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 func TestEveryObjectIsLabelledManagedByGrlscaler(t *testing.T) {
+	t.Parallel()
 	for _, name := range app.Names() {
 		_, set := build(t, name, LinkerdDisabled)
 		check := func(kind, obj string, labels map[string]string, ns *string) {
@@ -98,6 +100,7 @@ func TestEveryObjectIsLabelledManagedByGrlscaler(t *testing.T) {
 }
 
 func TestLinkerdModeAnnotatesNamespaceAndPodTemplates(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		mode                 Linkerd
 		namespace, templates string // "" = no annotation
@@ -121,6 +124,7 @@ func TestLinkerdModeAnnotatesNamespaceAndPodTemplates(t *testing.T) {
 }
 
 func TestBuildRejectsWhatItCannotDeploy(t *testing.T) {
+	t.Parallel()
 	ob := app.OnlineBoutique()
 	syn, err := app.Synthetic(1, app.SyntheticOptions{Services: 3})
 	if err != nil {
