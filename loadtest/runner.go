@@ -154,3 +154,10 @@ func Wait(ctx context.Context, r Runner, h Handle, poll time.Duration) (Status, 
 		}
 	}
 }
+
+// The runners.
+var (
+	_ Runner = (*LocalRunner)(nil)
+	_ Runner = (*RemoteRunner)(nil)
+	_ Runner = (*KubernetesJobRunner)(nil)
+)
