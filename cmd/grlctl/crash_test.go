@@ -95,14 +95,35 @@ func startGrlctl(t *testing.T, dir string, env []string, args ...string) *proces
 	}
 	f.Close()
 	p := &process{cmd: cmd, log: logPath}
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(p.stop)
 	return p
 }
 
+// kill kills the process with SIGKILL, as a crash would.
 func (p *process) kill() {
 	if p.cmd.ProcessState == nil {
 		_ = p.cmd.Process.Kill()
 		_ = p.cmd.Wait()
+	}
+}
+
+// stop asks the process to stop (SIGTERM: grlctl dev then stops the
+// servers it started) and kills it, and any child left, after a while.
+func (p *process) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		for _, pid := range childrenOf(p.cmd.Process.Pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		_ = p.cmd.Process.Kill()
+		<-exited
 	}
 }
 
@@ -255,10 +276,15 @@ func TestWorkerKilledMidChunkResumesWithTheSameFinalCheckpoint(t *testing.T) {
 // childPIDs returns the PIDs of pid's children (Linux /proc).
 func childPIDs(t *testing.T, pid int) []int {
 	t.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	if err != nil || len(tasks) == 0 {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task", pid)); err != nil {
 		t.Skipf("cannot list the children of %d without /proc: %v", pid, err)
 	}
+	return childrenOf(pid)
+}
+
+// childrenOf returns the PIDs of pid's children, from /proc.
+func childrenOf(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	var pids []int
 	for _, f := range tasks {
 		b, err := os.ReadFile(f)
