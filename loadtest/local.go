@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -211,7 +212,7 @@ func (r *LocalRunner) launch(ctx context.Context, job Job) (Handle, error) {
 	}
 	cmd := exec.Command(r.opts.Locust, locustArgs(file, job.Host, filepath.Join(jobDir, csvPrefix))...)
 	cmd.Dir = jobDir
-	cmd.Env = append(os.Environ(), r.opts.Env...)
+	cmd.Env = append(locustEnv(os.Environ()), r.opts.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -244,6 +245,23 @@ func (r *LocalRunner) launch(ctx context.Context, job Job) (Handle, error) {
 	})
 	go r.wait(j, cmd, logf)
 	return Handle{ID: id}, nil
+}
+
+// secretName matches environment variable names that may hold
+// credentials (the agent's token, S3 and cloud keys, K8S_TOKEN and the
+// like): Locust and the file it runs need none of them.
+var secretName = regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSW|ACCESS_KEY|API_KEY|PRIVATE_KEY|CREDENTIAL)`)
+
+// locustEnv is env without the variables secretName matches.
+func locustEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !secretName.MatchString(name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // locustArgs are the arguments every runner gives Locust. No --run-time:

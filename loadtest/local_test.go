@@ -396,3 +396,57 @@ func TestNewLocalRunnerFailsJobsItDidNotSeeEnd(t *testing.T) {
 		t.Errorf("after a second restart: %+v", st)
 	}
 }
+
+// Locust and the file it runs get the runner's environment without its
+// credentials: the agent's token, S3 keys, a Kubernetes token.
+func TestLocalRunnerKeepsSecretsOutOfLocustsEnvironment(t *testing.T) {
+	t.Setenv(TokenEnv, "agent-token-value")
+	t.Setenv("GRL_S3_SECRET_KEY", "s3-secret-value")
+	t.Setenv("K8S_TOKEN", "k8s-token-value")
+	t.Setenv("GRL_HARMLESS", "harmless-value")
+	r := newLocalRunner(t, t.TempDir(), LocalOptions{})
+	// A file that prints its environment and defines no user: Locust exits
+	// with an error after the import.
+	file := "import os\nfor k, v in sorted(os.environ.items()):\n    print('ENV', k, v)\n"
+	h, err := r.Start(context.Background(), Job{Locustfile: []byte(file), Host: "http://127.0.0.1:1", Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, r, h, time.Minute)
+	out, err := os.ReadFile(filepath.Join(r.dir, h.ID, logFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "ENV GRL_HARMLESS harmless-value") {
+		t.Fatalf("the file did not print its environment:\n%s", out)
+	}
+	for _, secret := range []string{"agent-token-value", "s3-secret-value", "k8s-token-value"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("Locust's environment holds %q", secret)
+		}
+	}
+}
+
+func TestJobValidateChecksTheHostForTheApp(t *testing.T) {
+	for _, tc := range []struct {
+		app, host string
+		ok        bool
+	}{
+		{"onlineboutique", "http://frontend.onlineboutique.svc", true},
+		{"onlineboutique", "https://shop.example:8443", true},
+		{"onlineboutique", "frontend:80", false},
+		{"onlineboutique", "redis://r:6379", false},
+		{"redis", "redis://redis-leader.redis.svc:6379", true},
+		{"redis", "rediss://r:6380/0", true},
+		{"redis", "127.0.0.1:6379", true},
+		{"redis", "http://r:6379", false},
+		{"redis", "redis-leader", false},
+		{"", "anything://goes", true},
+		{"", "", false},
+	} {
+		err := Job{App: tc.app, Host: tc.host, Locustfile: []byte("x"), Duration: time.Minute}.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("app %q host %q: %v", tc.app, tc.host, err)
+		}
+	}
+}

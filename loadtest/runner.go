@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/grlscaler/grlscaler/envs/app"
@@ -54,14 +57,45 @@ func (j Job) Validate() error {
 			return fmt.Errorf("job app: %w", err)
 		}
 	}
+	if err := checkHost(j.App, j.Host); err != nil {
+		return err
+	}
 	if len(j.Locustfile) == 0 {
 		return errors.New("job has no locustfile")
 	}
-	if j.Host == "" {
-		return errors.New("job has no host")
-	}
 	if j.Duration <= 0 {
 		return fmt.Errorf("job duration %v must be positive", j.Duration)
+	}
+	return nil
+}
+
+// checkHost checks the target the way the app's user class reads it:
+// Locust's HTTP users need an http(s) URL (else every user fails to start
+// and the run sends nothing), redis-py a redis://, rediss:// or unix://
+// URL, or host:port.
+func checkHost(appName, host string) error {
+	if host == "" {
+		return errors.New("job has no host")
+	}
+	if !strings.Contains(host, "://") {
+		if _, _, err := net.SplitHostPort(host); appName != appRedis || err != nil {
+			return fmt.Errorf("job host must be a URL (or host:port for %s)", appRedis)
+		}
+		return nil
+	}
+	u, err := url.Parse(host)
+	if err != nil {
+		return fmt.Errorf("job host: %w", err)
+	}
+	switch appName {
+	case appOnlineBoutique:
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("job host %q must be an http(s) URL for %s", u.Redacted(), appName)
+		}
+	case appRedis:
+		if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+			return fmt.Errorf("job host %q must be a redis://, rediss:// or unix:// URL or host:port for %s", u.Redacted(), appName)
+		}
 	}
 	return nil
 }
