@@ -11,8 +11,10 @@ import (
 	"os"
 	"strings"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 )
 
 // ConnOptions say how to reach the cluster: in-cluster (the worker's pod
@@ -142,6 +144,20 @@ func Connect(o ConnOptions) (*rest.Config, error) {
 		return nil, fmt.Errorf("connect with kubeconfig %q context %q: %w", o.Kubeconfig, o.Context, err)
 	}
 	return cfg, nil
+}
+
+// NewClients returns the API clients a Cluster needs from a REST config:
+// the Kubernetes clientset and the metrics.k8s.io one.
+func NewClients(cfg *rest.Config) (kubernetes.Interface, metricsclient.Interface, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+	}
+	metrics, err := metricsclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics.k8s.io client for %s: %w", cfg.Host, err)
+	}
+	return kube, metrics, nil
 }
 
 // readCredentials takes the token and host from the environment, falling

@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
@@ -115,13 +114,18 @@ func TestTokenNeverAppearsInErrorsOrLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, metrics, err := NewClients(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = kube.CoreV1().Pods("ns").List(context.Background(), metav1.ListOptions{})
 	if err == nil {
 		t.Fatal("the API server refused the request, but List returned no error")
+	}
+	errs = append(errs, err)
+	_, err = metrics.MetricsV1beta1().PodMetricses("ns").List(context.Background(), metav1.ListOptions{})
+	if err == nil {
+		t.Fatal("the API server refused the metrics request, but List returned no error")
 	}
 	errs = append(errs, err)
 

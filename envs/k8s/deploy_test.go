@@ -176,6 +176,20 @@ func TestDeployRestartsOnlyDeploymentsWhosePodsLackTheProxy(t *testing.T) {
 			t.Errorf("pod %s still lacks the proxy", p.Name)
 		}
 	}
+	// The restart annotation belongs to another field manager: the next
+	// apply leaves it, so nothing rolls again.
+	fc.ticks = 0
+	if err := Deploy(context.Background(), fc.kube, deployOptions(fc, a, LinkerdInject, &progress)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range patches(fc.actions()) {
+		if p.GetPatchType() != types.ApplyPatchType {
+			t.Errorf("deploy after a restart sent a %s patch to %s", p.GetPatchType(), p.GetName())
+		}
+	}
+	if fc.ticks != 0 {
+		t.Errorf("deploy after a restart rolled out again (%d ticks)", fc.ticks)
+	}
 }
 
 func TestDeployWithoutLinkerdNamesTheRemedy(t *testing.T) {
