@@ -282,9 +282,8 @@ func TestHPAControllerRunsOnAnObservedView(t *testing.T) {
 	}
 	var view envs.ClusterView
 	obs.View(&view)
-	if view.Now != 10*time.Minute+3*time.Second {
-		// origin + the deploy's and scale's ticks + 10 minutes
-		t.Logf("view time %v", view.Now)
+	if want := s.fc.now.Sub(s.origin); view.Now != want || view.Now < 10*time.Minute {
+		t.Errorf("view time %v, want %v since the cluster's origin", view.Now, want)
 	}
 	cfg, err := hpa.ParsePreset("cpu-50", 1, 8)
 	if err != nil {
