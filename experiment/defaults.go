@@ -29,9 +29,10 @@ const (
 	DefaultPrefix           = "experiments"
 	DefaultHeartbeatTimeout = 2 * time.Minute
 	DefaultSweepConcurrency = 2
-	// DefaultLinkerdVizURL is the Linkerd viz metrics API's edges endpoint
-	// inside the cluster.
-	DefaultLinkerdVizURL = "http://metrics-api.linkerd-viz.svc.cluster.local:8085/api/edges"
+	// DefaultLinkerdVizURL is the Linkerd viz dashboard's JSON edges
+	// endpoint inside the cluster (envs/k8s.DefaultVizURL says why not the
+	// metrics API's).
+	DefaultLinkerdVizURL = "http://web.linkerd-viz.svc.cluster.local:8084/api/edges"
 	// defaultChunks is how many chunks the default chunkSteps aims at: a
 	// checkpoint every tenth of training, without a history that grows
 	// with every rollout.

@@ -173,8 +173,10 @@ type K8s struct {
 	Namespace string `json:"namespace"`
 	// PrometheusURL is the Prometheus HTTP API base URL. Required.
 	PrometheusURL string `json:"prometheusURL"`
-	// LinkerdVizURL is the Linkerd viz edges endpoint; default
-	// http://metrics-api.linkerd-viz.svc.cluster.local:8085/api/edges.
+	// LinkerdVizURL is the Linkerd viz dashboard's JSON edges endpoint;
+	// default http://web.linkerd-viz.svc.cluster.local:8084/api/edges (the
+	// metrics API at :8085 speaks only protobuf to the dashboard, see
+	// envs/k8s.DefaultVizURL).
 	LinkerdVizURL string `json:"linkerdVizURL"`
 }
 
