@@ -100,6 +100,15 @@ func TestLocalRunnerAchievesTheDeclaredRate(t *testing.T) {
 		t.Errorf("series from %s, want the sampler's", res.Source)
 	}
 
+	// Samples carry the wall clock, to align them with the cluster's metrics.
+	prevUnix := float64(st.Started.Add(-time.Second).UnixMilli()) / 1000
+	for _, sm := range res.Aggregate.Samples {
+		if end := float64(st.Finished.Add(time.Second).UnixMilli()) / 1000; sm.Unix <= prevUnix || sm.Unix > end {
+			t.Errorf("sample at %.3f s has wall clock %.3f, want after %.3f and by %.3f", sm.Time, sm.Unix, prevUnix, end)
+		}
+		prevUnix = sm.Unix
+	}
+
 	var n int64
 	var secs float64
 	for _, sm := range res.Aggregate.Samples {

@@ -45,6 +45,11 @@ type Sample struct {
 	Time float64 `json:"time"`
 	// Interval is the length of the interval in seconds.
 	Interval float64 `json:"interval"`
+	// Unix is the wall-clock time at the end of the interval, in seconds
+	// since 1970, to align samples with the cluster's metrics; 0 when the
+	// files do not say (older sampler files), and to the second in Locust's
+	// stats history.
+	Unix float64 `json:"unix,omitempty"`
 	// Users is Locust's user count at the end of the interval.
 	Users    int   `json:"users"`
 	Requests int64 `json:"requests"`
@@ -406,12 +411,12 @@ func parseSamples(b []byte) ([]Series, error) {
 	var set seriesSet
 	for _, row := range t.rows {
 		v, err := t.nums(row, "Time", "Interval", "User Count", "Requests", "Failures",
-			"50%", "95%", "99%", "Average Response Time", "Max Response Time")
+			"50%", "95%", "99%", "Average Response Time", "Max Response Time", "Unix Time")
 		if err != nil {
 			return nil, err
 		}
 		sm := Sample{Time: v[0], Interval: v[1], Users: int(v[2]), Requests: int64(v[3]), Failures: int64(v[4]),
-			P50: v[5], P95: v[6], P99: v[7], Mean: v[8], Max: v[9]}
+			P50: v[5], P95: v[6], P99: v[7], Mean: v[8], Max: v[9], Unix: v[10]}
 		sm.derive()
 		s := set.get(t.str(row, "Type"), t.str(row, "Name"))
 		s.Samples = append(s.Samples, sm)
@@ -471,7 +476,7 @@ func parseHistory(b []byte) ([]Series, error) {
 		}
 		last[k] = cur
 		n := cur.requests - prev.requests
-		sm := Sample{Time: cur.ts - start, Interval: cur.ts - prev.ts, Users: int(v[1]),
+		sm := Sample{Time: cur.ts - start, Interval: cur.ts - prev.ts, Unix: cur.ts, Users: int(v[1]),
 			Requests: int64(n), Failures: int64(cur.fail - prev.fail)}
 		if n > 0 {
 			sm.Mean = (cur.sum - prev.sum) / n

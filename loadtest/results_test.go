@@ -12,9 +12,9 @@ import (
 )
 
 // testdata/ob_run holds the files of a real 14 s run of Locust 2.12.1 with
-// a generated file (10 users, between(0.2, 0.3)) against the emulated
-// frontend, whose GET /cart answered 500: 545 requests, 82 failed, Locust
-// exited with 1. Its stats history lost its last four seconds at exit (393
+// a generated file of an earlier version (its samples have no Unix Time):
+// 10 users, between(0.2, 0.3), against the emulated frontend, whose GET
+// /cart answered 500: 545 requests, 82 failed, Locust exited with 1. Its stats history lost its last four seconds at exit (393
 // of the 545 requests), which is why the generated file samples itself.
 func readRun(t *testing.T) map[string][]byte {
 	t.Helper()
@@ -79,6 +79,9 @@ func TestParseResultsOfARealRun(t *testing.T) {
 	}
 	prev := 0.0
 	for _, sm := range res.Aggregate.Samples {
+		if sm.Unix != 0 {
+			t.Errorf("sample %+v has a wall clock, but this run's sampler wrote none", sm)
+		}
 		if sm.Time <= prev || sm.Interval <= 0 {
 			t.Errorf("sample at %.3f after %.3f, interval %.3f", sm.Time, prev, sm.Interval)
 		}
@@ -113,7 +116,7 @@ func TestParseResultsFallsBackToLocustsHistory(t *testing.T) {
 		t.Errorf("aggregate history adds up to %d requests, %d failures; want 393, 62", n, f)
 	}
 	for _, sm := range res.Aggregate.Samples {
-		if sm.Interval != 1 || sm.Users != 10 {
+		if sm.Interval != 1 || sm.Users != 10 || sm.Unix < 1.7e9 {
 			t.Errorf("history sample %+v: want 1 s intervals with 10 users", sm)
 		}
 	}

@@ -54,6 +54,8 @@ class ScenarioShape(LoadTestShape):
 # covers one interval since the previous row (the first since the test
 # started), with exact percentiles of that interval's response times, and
 # is flushed as it is written; the last row is written when the test stops.
+# Unix Time is the wall clock at the end of the interval, to align the rows
+# with the cluster's metrics.
 SAMPLE_INTERVAL_S = 1
 SAMPLE_COLUMNS = [
     "Time",
@@ -68,6 +70,7 @@ SAMPLE_COLUMNS = [
     "99%",
     "Average Response Time",
     "Max Response Time",
+    "Unix Time",
 ]
 
 
@@ -101,7 +104,7 @@ class Sampler:
     def sample(self):
         if self.start is None or self.file.closed:
             return
-        now = time.monotonic()
+        now, unix = time.monotonic(), time.time()
         interval, self.last_time = now - self.last_time, now
         stats = self.environment.stats
         runner = self.environment.runner
@@ -118,6 +121,7 @@ class Sampler:
                 row += [f"{(e.total_response_time - sum0) / n:.3f}", max(times)]
             else:
                 row += ["", "", "", "", ""]
+            row.append(f"{unix:.3f}")
             self.writer.writerow(row)
             self.last[key] = (e.num_requests, e.num_failures, dict(e.response_times), e.total_response_time)
         self.file.flush()
