@@ -7,7 +7,9 @@
 # Build:  docker build -t grlscaler:dev .
 #
 # Base images are pinned by version tag and by index digest (multi-arch),
-# so a rebuild gets the same toolchain and runtime.
+# so a rebuild gets the same toolchain and runtime. The digests are the ones
+# several independent projects pin for these tags; they were not checked
+# against the registries from here (the first docker build does).
 
 FROM golang:1.26.8-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d AS build
 WORKDIR /src
