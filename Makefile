@@ -18,8 +18,29 @@ VERSITYGW := $(BIN)/versitygw-$(VERSITYGW_VERSION)
 # replace directive); about 12 CPU-minutes cold.
 TEMPORAL_VERSION := v1.5.1
 TEMPORAL := $(BIN)/temporal-$(TEMPORAL_VERSION)
+# A real Kubernetes control plane on loopback for `make e2e` (make
+# cluster-up): etcd, the Kubernetes binaries (built from throwaway modules,
+# infra/localk8s/build.sh), kwok for fake nodes and metrics-server. About 45
+# CPU-minutes cold, most of it k8s.io/kubernetes.
+ETCD_VERSION := v3.7.3
+KUBE_VERSION := v1.37.2
+KWOK_VERSION := v0.8.0
+METRICS_SERVER_VERSION := v0.9.0
+ETCD := $(BIN)/etcd-$(ETCD_VERSION)
+KUBE_APISERVER := $(BIN)/kube-apiserver-$(KUBE_VERSION)
+KUBE_CONTROLLER_MANAGER := $(BIN)/kube-controller-manager-$(KUBE_VERSION)
+KUBE_SCHEDULER := $(BIN)/kube-scheduler-$(KUBE_VERSION)
+KUBECTL := $(BIN)/kubectl-$(KUBE_VERSION)
+KUBE_BINS := $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBECTL)
+KWOK := $(BIN)/kwok-$(KWOK_VERSION)
+# kwok's Stages (what its fake kubelets do), copied from the kwok module.
+KWOK_STAGES := $(BIN)/kwok-stages-$(KWOK_VERSION).yaml
+METRICS_SERVER := $(BIN)/metrics-server-$(METRICS_SERVER_VERSION)
+K8S_TOOLS := $(ETCD) $(KUBE_BINS) $(KWOK) $(KWOK_STAGES) $(METRICS_SERVER)
+# Build scratch space (Go's temp dirs and the throwaway modules).
+BUILD_TMP := $(BIN)/tmp
 
-.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps clean
+.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps k8s-tools clean
 
 all: build
 
@@ -82,6 +103,32 @@ debian-deps:
 		echo "installing python3-locust and python3-redis"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-locust python3-redis; \
 	fi
+
+# The local Kubernetes' binaries, pinned like the tools above.
+k8s-tools: $(K8S_TOOLS)
+
+$(ETCD):
+	@mkdir -p $(BUILD_TMP)
+	TMPDIR=$(BUILD_TMP) GO=$(GO) bash infra/localk8s/build.sh etcd $(ETCD_VERSION) $(BIN)
+
+$(KUBE_BINS) &:
+	@mkdir -p $(BUILD_TMP)
+	TMPDIR=$(BUILD_TMP) GO=$(GO) bash infra/localk8s/build.sh kube $(KUBE_VERSION) $(BIN)
+
+$(KWOK):
+	@mkdir -p $(BUILD_TMP)
+	TMPDIR=$(BUILD_TMP) GOEXPERIMENT= GOBIN=$(BIN) $(GO) install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+	mv $(BIN)/kwok $@
+
+$(KWOK_STAGES):
+	@mkdir -p $(BUILD_TMP)
+	TMPDIR=$(BUILD_TMP) GO=$(GO) bash infra/localk8s/kwok-stages.sh $(KWOK_VERSION) > $@.tmp
+	mv $@.tmp $@
+
+$(METRICS_SERVER):
+	@mkdir -p $(BUILD_TMP)
+	TMPDIR=$(BUILD_TMP) GOEXPERIMENT= GOBIN=$(BIN) $(GO) install sigs.k8s.io/metrics-server/cmd/metrics-server@$(METRICS_SERVER_VERSION)
+	mv $(BIN)/metrics-server $@
 
 $(STATICCHECK):
 	@mkdir -p $(BIN)
