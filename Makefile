@@ -39,8 +39,15 @@ METRICS_SERVER := $(BIN)/metrics-server-$(METRICS_SERVER_VERSION)
 K8S_TOOLS := $(ETCD) $(KUBE_BINS) $(KWOK) $(KWOK_STAGES) $(METRICS_SERVER)
 # Build scratch space (Go's temp dirs and the throwaway modules).
 BUILD_TMP := $(BIN)/tmp
+# The local cluster's state: certificates, kubeconfig (admin), etcd data,
+# logs and pid files. Ports and the number of fake nodes: see
+# infra/localk8s/common.sh.
+K8S_DIR ?= $(CURDIR)/.grlscaler/k8s
+K8S_ENV := K8S_DIR=$(K8S_DIR) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) \
+	KUBE_CONTROLLER_MANAGER=$(KUBE_CONTROLLER_MANAGER) KUBE_SCHEDULER=$(KUBE_SCHEDULER) \
+	KUBECTL=$(KUBECTL) KWOK=$(KWOK) KWOK_STAGES=$(KWOK_STAGES) METRICS_SERVER=$(METRICS_SERVER)
 
-.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps k8s-tools clean
+.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps k8s-tools cluster-up cluster-down clean
 
 all: build
 
@@ -54,6 +61,14 @@ test: tools
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# A real Kubernetes control plane on loopback (kwok fake nodes,
+# metrics-server, the real HPA controller); kubeconfig in $(K8S_DIR).
+cluster-up: k8s-tools
+	@$(K8S_ENV) bash infra/localk8s/cluster-up.sh
+
+cluster-down:
+	@K8S_DIR=$(K8S_DIR) bash infra/localk8s/cluster-down.sh
 
 # Speed and memory targets live in benchmarks, not in timed tests.
 bench:
