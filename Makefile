@@ -47,7 +47,7 @@ K8S_ENV := K8S_DIR=$(K8S_DIR) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) \
 	KUBE_CONTROLLER_MANAGER=$(KUBE_CONTROLLER_MANAGER) KUBE_SCHEDULER=$(KUBE_SCHEDULER) \
 	KUBECTL=$(KUBECTL) KWOK=$(KWOK) KWOK_STAGES=$(KWOK_STAGES) METRICS_SERVER=$(METRICS_SERVER)
 
-.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps k8s-tools cluster-up cluster-down clean
+.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps k8s-tools cluster-up cluster-down e2e clean
 
 all: build
 
@@ -69,6 +69,13 @@ cluster-up: k8s-tools
 
 cluster-down:
 	@K8S_DIR=$(K8S_DIR) bash infra/localk8s/cluster-down.sh
+
+# The end-to-end tests against that cluster: up, test, down (also when a
+# test fails or make is interrupted).
+e2e: k8s-tools
+	@trap 'K8S_DIR=$(K8S_DIR) bash infra/localk8s/cluster-down.sh' EXIT; \
+	$(K8S_ENV) bash infra/localk8s/cluster-up.sh && \
+	GRL_KUBECONFIG=$(K8S_DIR)/kubeconfig $(GO) test -v -count=1 -timeout 30m ./e2e/...
 
 # Speed and memory targets live in benchmarks, not in timed tests.
 bench:
