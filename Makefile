@@ -37,8 +37,9 @@ KWOK := $(BIN)/kwok-$(KWOK_VERSION)
 KWOK_STAGES := $(BIN)/kwok-stages-$(KWOK_VERSION).yaml
 METRICS_SERVER := $(BIN)/metrics-server-$(METRICS_SERVER_VERSION)
 K8S_TOOLS := $(ETCD) $(KUBE_BINS) $(KWOK) $(KWOK_STAGES) $(METRICS_SERVER)
-# Build scratch space (Go's temp dirs and the throwaway modules).
-BUILD_TMP := $(BIN)/tmp
+# Build scratch space (Go's temp dirs and the throwaway modules); the
+# leading underscore keeps a leftover of an interrupted build out of ./...
+BUILD_TMP := $(BIN)/_tmp
 # The local cluster's state: certificates, kubeconfig (admin), etcd data,
 # logs and pid files. Ports and the number of fake nodes: see
 # infra/localk8s/common.sh.
