@@ -117,10 +117,10 @@ staticcheck: $(STATICCHECK)
 # Pinned tools are built once into bin/ and rebuilt only when the pin changes.
 tools: $(STATICCHECK) $(VERSITYGW) $(TEMPORAL) debian-deps
 
-# Debian packages the tests use: Locust (load generation, issue 6),
-# redis-py for its Redis user classes and redis-server as their target, for Debian's /usr/bin/python3 (the
-# interpreter of /usr/bin/locust). Installed only when missing (apt-get
-# needs root, as on CI).
+# Debian packages the tests use: Locust (load generation), redis-py for
+# its Redis user classes (for /usr/bin/python3, the interpreter of
+# /usr/bin/locust) and redis-server as their target. Installed only when
+# missing (apt-get needs root, as on CI).
 debian-deps:
 	@if ! command -v locust >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import redis' 2>/dev/null || ! command -v redis-server >/dev/null 2>&1; then \
 		echo "installing python3-locust, python3-redis and redis-server"; \
