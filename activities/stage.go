@@ -94,7 +94,8 @@ func runStage[In experimentInput, Out any](ctx context.Context, a *Activities, s
 		return out, err
 	default:
 		return out, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("stage %s: runner %q is not implemented yet (inprocess, subprocess)", stage, runner), ErrTypeNotImplemented, nil)
+			fmt.Sprintf("stage %s: unknown stage runner %q (valid: %s, %s, %s)", stage, runner,
+				api.StageRunnerInProcess, api.StageRunnerSubprocess, api.StageRunnerKubernetes), api.ErrTypeInvalidSpec, nil)
 	}
 }
 
