@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/grlscaler/grlscaler/infra/k8stest"
 )
@@ -68,62 +67,60 @@ func newCPUHPA(target string, minReplicas, maxReplicas, utilization int32) *auto
 
 // The platform test: the real HPA controller, reading metrics.k8s.io from
 // metrics-server, which scrapes kwok's fake kubelet, scales a Deployment on
-// the usage written in its pods' annotations. With a 100m request, 250m
-// usage is 250 % against a 50 % target, so the HPA wants 5x the replicas
-// (capped at 4); 10m is 10 %, so it goes back to 1 once the 15 s downscale
-// stabilisation of the local cluster has passed. Measured on the local
-// cluster: 1 -> 4 in 45-60 s and back in about 45 s, hence the 3-minute
-// deadlines.
+// the usage written in its pods' annotations. With a 100m request and no
+// annotation (kwok's default 1m) the HPA sees about 1 % and keeps 1
+// replica; 250m is 250 % against a 50 % target, so it wants 5x the replicas
+// (capped at 4); 10m is 10 %, so it goes back to 1 once the local cluster's
+// 15 s downscale stabilisation has passed. Measured on the local cluster:
+// the HPA's first metric after about 20 s, 1 -> 4 within about 30 s of the
+// new usage and back in about 45 s, hence the 2- and 3-minute deadlines.
 func TestRealHPAScalesADeploymentWithKwokUsage(t *testing.T) {
 	cs := cluster(t)
 	ns := k8stest.NewNamespace(t, "hpa-kwok")
 	ctx := t.Context()
 	const name = "web"
-	selector := "app=" + name
 
 	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, newDeployment(name, "100m"), metav1.CreateOptions{FieldManager: k8stest.FieldManager}); err != nil {
 		t.Fatalf("create deployment: %v", err)
 	}
 	k8stest.WaitForDeployments(t, cs, ns, time.Minute)
-
-	// The metrics pipeline first: the pod's annotated usage reaches
-	// metrics.k8s.io (two scrapes of kwok by metrics-server, 10 s apart).
-	mc, err := metricsclient.NewForConfig(k8stest.RESTConfig(t))
-	if err != nil {
-		t.Fatalf("metrics client: %v", err)
-	}
-	start := time.Now()
-	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		if _, err := k8stest.SetPodUsage(ctx, cs, ns, selector, "250m"); err != nil {
-			return false, err
-		}
-		list, err := mc.MetricsV1beta1().PodMetricses(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil || len(list.Items) == 0 {
-			return false, nil // not scraped yet
-		}
-		var cpu resource.Quantity
-		for _, c := range list.Items[0].Containers {
-			cpu.Add(c.Usage[corev1.ResourceCPU])
-		}
-		return cpu.MilliValue() >= 200, nil
-	})
-	if err != nil {
-		t.Fatalf("pod metrics of %s never showed the annotated 250m: %v", selector, err)
-	}
-	t.Logf("metrics.k8s.io shows the annotated usage after %v", time.Since(start).Round(time.Second))
-
 	hpas := cs.AutoscalingV2().HorizontalPodAutoscalers(ns)
 	if _, err := hpas.Create(ctx, newCPUHPA(name, 1, 4, 50), metav1.CreateOptions{FieldManager: k8stest.FieldManager}); err != nil {
 		t.Fatalf("create hpa: %v", err)
 	}
 
+	// The metrics pipeline first: the HPA reads the pod's idle usage from
+	// metrics.k8s.io (two scrapes of kwok by metrics-server, 10 s apart)
+	// and, at about 1 %, keeps one replica.
+	start := time.Now()
+	var utilization int32
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		h, err := hpas.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		u, ok := cpuUtilization(h)
+		utilization = u
+		return ok, nil
+	})
+	if err != nil {
+		h, _ := hpas.Get(context.Background(), name, metav1.GetOptions{})
+		t.Fatalf("the HPA never got a CPU metric: %v; HPA %s", err, describeHPAConditions(h))
+	}
+	t.Logf("the HPA reads %d%% CPU after %v", utilization, time.Since(start).Round(time.Second))
+	if d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	} else if utilization >= 50 || *d.Spec.Replicas != 1 {
+		t.Fatalf("idle pods: HPA at %d%% CPU with %d replicas, want below 50%% and 1 replica", utilization, *d.Spec.Replicas)
+	}
+
 	start = time.Now()
 	n := waitForReplicas(t, cs, ns, name, "250m", 3*time.Minute, func(n int32) bool { return n >= 3 })
-	t.Logf("HPA scaled up to %d replicas in %v", n, time.Since(start).Round(time.Second))
+	t.Logf("with 250m usage the HPA scaled up to %d replicas in %v", n, time.Since(start).Round(time.Second))
 
 	start = time.Now()
 	waitForReplicas(t, cs, ns, name, "10m", 3*time.Minute, func(n int32) bool { return n == 1 })
-	t.Logf("HPA scaled back to 1 replica in %v", time.Since(start).Round(time.Second))
+	t.Logf("with 10m usage the HPA scaled back to 1 replica in %v", time.Since(start).Round(time.Second))
 }
 
 // waitForReplicas keeps every pod of Deployment name annotated with the
@@ -162,12 +159,20 @@ func waitForReplicas(t *testing.T, cs kubernetes.Interface, ns, name, usage stri
 	return replicas
 }
 
+// cpuUtilization returns the average CPU utilisation the HPA last read.
+func cpuUtilization(h *autoscalingv2.HorizontalPodAutoscaler) (int32, bool) {
+	for _, m := range h.Status.CurrentMetrics {
+		if m.Resource != nil && m.Resource.Name == corev1.ResourceCPU && m.Resource.Current.AverageUtilization != nil {
+			return *m.Resource.Current.AverageUtilization, true
+		}
+	}
+	return 0, false
+}
+
 func describeHPA(h *autoscalingv2.HorizontalPodAutoscaler) string {
 	cpu := "no metric yet"
-	for _, m := range h.Status.CurrentMetrics {
-		if m.Resource != nil && m.Resource.Current.AverageUtilization != nil {
-			cpu = fmt.Sprintf("CPU %d%%", *m.Resource.Current.AverageUtilization)
-		}
+	if u, ok := cpuUtilization(h); ok {
+		cpu = fmt.Sprintf("CPU %d%%", u)
 	}
 	return fmt.Sprintf("%s, desired %d", cpu, h.Status.DesiredReplicas)
 }
