@@ -19,7 +19,7 @@
 # KUBECTL, KWOK, KWOK_STAGES and METRICS_SERVER.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$here/common.sh"
 
 for v in ETCD KUBE_APISERVER KUBE_CONTROLLER_MANAGER KUBE_SCHEDULER KUBECTL KWOK KWOK_STAGES METRICS_SERVER; do
@@ -119,6 +119,15 @@ if [ -f "$PKI/host-ip" ] && [ "$(cat "$PKI/host-ip")" != "$K8S_HOST_IP" ]; then
   log "host address changed ($(cat "$PKI/host-ip") -> $K8S_HOST_IP): new certificates"
   rm -f "$PKI"/*
 fi
+# They are valid for a year; renew them all a day before any expires.
+for crt in "$PKI"/*.crt; do
+  [ -e "$crt" ] || break
+  if ! openssl x509 -checkend 86400 -noout -in "$crt" >/dev/null; then
+    log "$(basename "$crt") expires within a day: new certificates"
+    rm -f "$PKI"/*
+    break
+  fi
+done
 echo "$K8S_HOST_IP" >"$PKI/host-ip"
 
 ca ca grlscaler-local-ca
