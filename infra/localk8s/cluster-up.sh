@@ -70,16 +70,50 @@ for c in "${K8S_COMPONENTS[@]}"; do
   fi
 done
 
-# Fails early, with the port's name, when something else listens there.
+# --- ports ---------------------------------------------------------------------
+# The K8S_*_PORT given, or else the first free set among the defaults
+# shifted by 0, 1000, ..., 9000 (API server 16443, 17443, ...), so that the
+# clusters of several checkouts can run side by side. All stay clear of the
+# local stack's (Temporal 7233, its web UI 8233, S3 7070) and of the usual
+# Kubernetes ports. The choice is made under a machine-wide lock held until
+# this script ends, when every component listens.
+port_vars=(K8S_ETCD_PORT K8S_ETCD_PEER_PORT K8S_APISERVER_PORT K8S_CONTROLLER_MANAGER_PORT K8S_SCHEDULER_PORT K8S_KWOK_PORT K8S_METRICS_SERVER_PORT)
+port_defaults=(16379 16380 16443 16257 16259 16247 16444)
 port_in_use() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-for p in K8S_ETCD_PORT K8S_ETCD_PEER_PORT K8S_APISERVER_PORT K8S_CONTROLLER_MANAGER_PORT K8S_SCHEDULER_PORT K8S_KWOK_PORT; do
-  if port_in_use 127.0.0.1 "${!p}"; then
-    die "port ${!p} on 127.0.0.1 is in use (another local cluster? make cluster-down, or set $p)"
-  fi
-done
-if port_in_use "$K8S_HOST_IP" "$K8S_METRICS_SERVER_PORT"; then
-  die "port $K8S_METRICS_SERVER_PORT on $K8S_HOST_IP is in use (set K8S_METRICS_SERVER_PORT)"
+# Prints the first port of the set that something listens on.
+busy_port() {
+  local v host
+  for v in "${port_vars[@]}"; do
+    host=127.0.0.1
+    [ "$v" != K8S_METRICS_SERVER_PORT ] || host="$K8S_HOST_IP"
+    if port_in_use "$host" "${!v}"; then
+      echo "$host:${!v} ($v)"
+      return 0
+    fi
+  done
+  return 1
+}
+exec 8>/tmp/grlscaler-localk8s-ports.lock
+if ! flock -n 8; then
+  log "waiting for another cluster-up on this machine to choose its ports"
+  flock 8
 fi
+explicit=""
+for v in "${port_vars[@]}"; do [ -z "${!v:-}" ] || explicit=1; done
+for slot in 0 1 2 3 4 5 6 7 8 9; do
+  for i in "${!port_vars[@]}"; do
+    v="${port_vars[$i]}"
+    if [ -n "$explicit" ]; then
+      printf -v "$v" '%s' "${!v:-${port_defaults[$i]}}"
+    else
+      printf -v "$v" '%s' $((port_defaults[i] + slot * 1000))
+    fi
+  done
+  busy="$(busy_port)" || break
+  [ -z "$explicit" ] || die "$busy is in use (another local cluster? make cluster-down, or choose K8S_*_PORT)"
+  [ $slot -lt 9 ] || die "no free set of ports: $busy is in use (set K8S_*_PORT)"
+done
+for v in "${port_vars[@]}"; do echo "$v=${!v}"; done >"$K8S_DIR/ports"
 
 t0=$SECONDS
 mkdir -p "$PKI" "$K8S_DIR/logs" "$K8S_DIR/run"
@@ -211,7 +245,7 @@ start() {
   local name="$1" pid
   shift
   : >"$(logfile "$name")"
-  setsid "$@" >>"$(logfile "$name")" 2>&1 </dev/null 9>&- &
+  setsid "$@" >>"$(logfile "$name")" 2>&1 </dev/null 8>&- 9>&- &
   pid=$!
   echo "$pid $(proc_start "$pid")" >"$(pidfile "$name")"
   started+=("$name")
@@ -369,4 +403,4 @@ node_metrics() {
 wait_for "metrics.k8s.io serving node metrics" 180 node_metrics
 
 trap - INT TERM
-log "up in $((SECONDS - t0))s: kubeconfig $KUBECONFIG_ADMIN (kubectl: $KUBECTL --kubeconfig $KUBECONFIG_ADMIN)"
+log "up in $((SECONDS - t0))s: API server https://127.0.0.1:$K8S_APISERVER_PORT, kubeconfig $KUBECONFIG_ADMIN (kubectl: $KUBECTL --kubeconfig $KUBECONFIG_ADMIN)"

@@ -2,21 +2,12 @@
 # Settings and helpers shared by cluster-up.sh and cluster-down.sh (sourced).
 #
 # Every setting can be overridden from the environment; the Makefile passes
-# the pinned binaries. Ports stay clear of the local stack's (Temporal 7233,
-# its web UI 8233, S3 7070) and of the usual Kubernetes ports, so a real
-# cluster's components on the same machine do not collide with these.
+# the pinned binaries. cluster-up.sh chooses the ports.
 
 K8S_DIR="${K8S_DIR:-.grlscaler/k8s}"
 mkdir -p "$K8S_DIR"
 K8S_DIR="$(cd "$K8S_DIR" && pwd)"
 
-K8S_ETCD_PORT="${K8S_ETCD_PORT:-16379}"
-K8S_ETCD_PEER_PORT="${K8S_ETCD_PEER_PORT:-16380}"
-K8S_APISERVER_PORT="${K8S_APISERVER_PORT:-16443}"
-K8S_CONTROLLER_MANAGER_PORT="${K8S_CONTROLLER_MANAGER_PORT:-16257}"
-K8S_SCHEDULER_PORT="${K8S_SCHEDULER_PORT:-16259}"
-K8S_KWOK_PORT="${K8S_KWOK_PORT:-16247}"
-K8S_METRICS_SERVER_PORT="${K8S_METRICS_SERVER_PORT:-16444}"
 # How many fake nodes kwok plays (kwok-node-0, kwok-node-1, ...).
 K8S_NODES="${K8S_NODES:-1}"
 
