@@ -23,8 +23,8 @@ clean-up failed).`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeExperimentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			c, err := tf.dial(streams)
 			if err != nil {

@@ -75,8 +75,8 @@ server and credentials from the environment:
 			return completeExperimentIDs(cmd, nil, toComplete)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			c, err := tf.dial(streams)
 			if err != nil {

@@ -57,8 +57,8 @@ in the namespace), and --query, a raw visibility query such as
 "StartTime > '2025-01-01T00:00:00Z'".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			if limit <= 0 {
 				return fmt.Errorf("%w: --limit must be positive, got %d", ErrUsage, limit)

@@ -36,8 +36,8 @@ credentials from the environment: ` + s3EnvHelp + `
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeExperimentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			if interval <= 0 {
 				return fmt.Errorf("%w: --interval must be positive, got %v", ErrUsage, interval)

@@ -70,3 +70,12 @@ func Execute(ctx context.Context, args []string, streams IO) int {
 	}
 	return 0
 }
+
+// checkOutput validates an -o value: every command that prints data offers
+// text and json.
+func checkOutput(output string) error {
+	if output != "text" && output != "json" {
+		return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+	}
+	return nil
+}

@@ -235,13 +235,6 @@ func printSchedules(streams IO, output string, views []scheduleView, detail bool
 	return nil
 }
 
-func checkOutput(output string) error {
-	if output != "text" && output != "json" {
-		return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
-	}
-	return nil
-}
-
 func newCmdScheduleList(streams IO) *cobra.Command {
 	var tf temporalFlags
 	var output string

@@ -33,8 +33,8 @@ running is an error. With --wait, wait for the experiment and print its
 report summary.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			spec, err := experiment.Load(args[0])
 			if err != nil {
@@ -108,8 +108,8 @@ func NewCmdStatus(streams IO) *cobra.Command {
 		Short: "Show an experiment's status and progress",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			c, err := tf.dial(streams)
 			if err != nil {

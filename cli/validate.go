@@ -27,8 +27,8 @@ that looks like a secret are errors naming the file, line:column and field path.
 On success it prints the spec hash, or the full spec with defaults (-o json).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			spec, err := experiment.Load(args[0])
 			if err != nil {

@@ -39,8 +39,8 @@ or timed out.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeExperimentIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("%w: unknown output format %q (valid: text, json)", ErrUsage, output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			if interval <= 0 {
 				return fmt.Errorf("%w: --interval must be positive, got %v", ErrUsage, interval)
