@@ -63,27 +63,19 @@ func warmUpOptions(heartbeat time.Duration) workflow.ActivityOptions {
 }
 
 // trainChunkOptions: a chunk runs on the training task queue (workers with
-// spare CPU); 2h bounds one chunk, and the heartbeat timeout notices a
-// crashed trainer well before that. A retry restarts the chunk from its
-// input checkpoint, so retrying is safe; a corrupt checkpoint is not fixed
-// by retrying.
+// spare CPU), with the retry and timeout settings of an evaluation run: 2h
+// bounds one chunk, and the heartbeat timeout notices a crashed trainer
+// well before that. A retry restarts the chunk from its input checkpoint,
+// so retrying is safe; a corrupt checkpoint is not fixed by retrying.
 func trainChunkOptions(heartbeat time.Duration) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		TaskQueue:           api.TrainTaskQueue,
-		StartToCloseTimeout: 2 * time.Hour,
-		HeartbeatTimeout:    heartbeat,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        10 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Minute,
-			NonRetryableErrorTypes: []string{api.ErrTypeInvalidSpec, api.ErrTypeCorruptCheckpoint},
-		},
-	}
+	o := evaluateRunOptions(heartbeat)
+	o.TaskQueue = api.TrainTaskQueue
+	return o
 }
 
 // evaluateRunOptions: one run lasts spec.Load.Duration (default 15m) plus
-// app reset; 2h bounds it. A checkpoint that fails its
-// checksum is as fatal here as in training.
+// app reset; 2h bounds it. A checkpoint that fails its checksum is as
+// fatal here as in training.
 func evaluateRunOptions(heartbeat time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
