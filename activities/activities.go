@@ -88,14 +88,18 @@ func experimentKey(spec *api.ExperimentSpec, id string, rest ...string) string {
 	return api.ExperimentKey(spec.Spec.Storage.Prefix, id, rest...)
 }
 
-// ErrTypeNotImplemented marks a cluster mode the activities cannot run yet
-// (only sim is implemented; real clusters come later). It is not retryable.
+// ErrTypeNotImplemented marks a cluster mode the activities do not drive
+// yet (they drive the sim backend; wiring envs/k8s in is issue 6's next
+// step) or a runner this worker was not started with. It is not
+// retryable.
 const ErrTypeNotImplemented = "NotImplemented"
 
 func checkSim(spec *api.ExperimentSpec) error {
 	if m := spec.Spec.Cluster.Mode; m != api.ModeSim {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("cluster mode %q is not implemented yet (only sim)", m), ErrTypeNotImplemented, nil)
+			fmt.Sprintf("cluster mode %q cannot run through the pipeline yet: the activities drive only the sim backend "+
+				"(the k8s and replay backends exist but are not wired in; see the README's Status); use cluster.mode: sim", m),
+			ErrTypeNotImplemented, nil)
 	}
 	return nil
 }
