@@ -73,10 +73,10 @@ cluster-down:
 
 # The end-to-end tests against that cluster: up, test, down (also when a
 # test fails or make is interrupted).
-e2e: k8s-tools
+e2e: k8s-tools tools
 	@trap 'K8S_DIR=$(K8S_DIR) bash infra/localk8s/cluster-down.sh' EXIT; \
 	$(K8S_ENV) bash infra/localk8s/cluster-up.sh && \
-	GRL_KUBECONFIG=$(K8S_DIR)/kubeconfig $(GO) test -v -count=1 -timeout 30m ./e2e/...
+	GRL_KUBECONFIG=$(K8S_DIR)/kubeconfig GRL_VERSITYGW=$(VERSITYGW) GRL_TEMPORAL=$(TEMPORAL) $(GO) test -v -count=1 -timeout 30m ./e2e/...
 
 # Speed and memory targets live in benchmarks, not in timed tests.
 bench:

@@ -46,6 +46,12 @@ type Activities struct {
 	// InStage is set in `grlctl stage`: stages then run here, whatever
 	// runner the spec names.
 	InStage bool
+	// Kube connects to an experiment's cluster (k8s mode); nil means
+	// envs/k8s.Connect with the spec's connection settings.
+	Kube KubeConnector
+	// LoadRunners returns the Locust runner of an experiment (k8s mode);
+	// nil means the runner load.locust.runner names.
+	LoadRunners LoadRunnerFor
 }
 
 // Registrar is what Register needs of a worker.
@@ -89,20 +95,9 @@ func experimentKey(spec *api.ExperimentSpec, id string, rest ...string) string {
 }
 
 // ErrTypeNotImplemented marks a cluster mode the activities do not drive
-// yet (they drive the sim backend; wiring envs/k8s in is issue 6's next
-// step) or a runner this worker was not started with. It is not
+// (replay) or a runner this worker was not started with. It is not
 // retryable.
 const ErrTypeNotImplemented = "NotImplemented"
-
-func checkSim(spec *api.ExperimentSpec) error {
-	if m := spec.Spec.Cluster.Mode; m != api.ModeSim {
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("cluster mode %q cannot run through the pipeline yet: the activities drive only the sim backend "+
-				"(the k8s and replay backends exist but are not wired in; see the README's Status); use cluster.mode: sim", m),
-			ErrTypeNotImplemented, nil)
-	}
-	return nil
-}
 
 func validate(spec *api.ExperimentSpec) error {
 	if err := experiment.Validate(spec); err != nil {
@@ -176,15 +171,25 @@ func (a *Activities) deployApp(ctx context.Context, in api.DeployInput) (api.Dep
 	if err := validate(spec); err != nil {
 		return api.DeployResult{}, err
 	}
-	if err := checkSim(spec); err != nil {
+	if err := checkMode(spec); err != nil {
 		return api.DeployResult{}, err
 	}
-	env, err := trainingEnv(spec)
-	if err != nil {
-		return api.DeployResult{}, err
+	var res api.DeployResult
+	if spec.Spec.Cluster.Mode == api.ModeK8s {
+		r, err := a.deployK8s(ctx, spec)
+		if err != nil {
+			return api.DeployResult{}, err
+		}
+		res = r
+	} else {
+		env, err := trainingEnv(spec)
+		if err != nil {
+			return api.DeployResult{}, err
+		}
+		ap := env.Cluster().App()
+		res = api.DeployResult{Services: ap.ServiceNames(), Edges: len(ap.Edges())}
+		log.Info("deployed sim app", "app", ap.Name, "services", len(res.Services), "edges", res.Edges)
 	}
-	ap := env.Cluster().App()
-	res := api.DeployResult{Services: ap.ServiceNames(), Edges: len(ap.Edges())}
 	data, err := api.Canonical(spec)
 	if err != nil {
 		return api.DeployResult{}, invalidSpec("deploy %s: %w", in.ExperimentID, err)
@@ -204,7 +209,6 @@ func (a *Activities) deployApp(ctx context.Context, in api.DeployInput) (api.Dep
 		return api.DeployResult{}, fmt.Errorf("deploy %s: store spec: %w", in.ExperimentID, err)
 	}
 	res.Spec = api.ObjectRef{Key: key, SHA256: info.SHA256, Size: int64(len(data))}
-	log.Info("deployed sim app", "app", ap.Name, "services", len(res.Services), "edges", res.Edges)
 	return res, nil
 }
 
@@ -213,8 +217,11 @@ func (a *Activities) deployApp(ctx context.Context, in api.DeployInput) (api.Dep
 func (a *Activities) warmUp(ctx context.Context, in api.WarmUpInput) (api.WarmUpResult, error) {
 	log := logger(ctx)
 	spec := &in.Spec
-	if err := checkSim(spec); err != nil {
+	if err := checkMode(spec); err != nil {
 		return api.WarmUpResult{}, err
+	}
+	if spec.Spec.Cluster.Mode == api.ModeK8s {
+		return a.warmUpK8s(ctx, in)
 	}
 	opts, err := simOptions(spec, spec.Spec.Load.TrainingScenario)
 	if err != nil {
@@ -298,7 +305,7 @@ func CheckpointKey(spec *api.ExperimentSpec, id, agent string, step int64) strin
 func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
 	log := logger(ctx)
 	spec := &in.Spec
-	if err := checkSim(spec); err != nil {
+	if err := checkMode(spec); err != nil {
 		return api.TrainChunkResult{}, err
 	}
 	if in.Agent == "" {
@@ -307,7 +314,7 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 	if in.Steps < 1 {
 		return api.TrainChunkResult{}, invalidSpec("train chunk %d of %s: steps %d must be positive", in.Chunk, in.Agent, in.Steps)
 	}
-	env, err := trainingEnv(spec)
+	env, startLoad, err := a.chunkEnv(ctx, in)
 	if err != nil {
 		return api.TrainChunkResult{}, err
 	}
@@ -350,6 +357,10 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 		log.Info("checkpoint of this chunk already stored by an earlier attempt; reusing it", "key", key)
 		return res, nil
 	}
+	stopLoad, err := startLoad()
+	if err != nil {
+		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
+	}
 	rep, err := tr.Train(ctx, in.Steps, func(p model.Progress) {
 		// After the last rollout the result follows at once; a heartbeat
 		// there only delays it (the first heartbeat is synchronous).
@@ -357,6 +368,7 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 			heartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward)})
 		}
 	})
+	stopLoad()
 	if err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
 	}

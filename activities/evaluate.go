@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/app"
 	"github.com/grlscaler/grlscaler/envs/hpa"
 	"github.com/grlscaler/grlscaler/envs/sim"
 	"github.com/grlscaler/grlscaler/infra/objstore"
-	"github.com/grlscaler/grlscaler/model"
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
@@ -31,8 +30,8 @@ func SeriesKey(spec *api.ExperimentSpec, id, controller, scenario, split string,
 
 // replicaBounds returns per-service bounds: the controller's if set, else
 // each service's.
-func replicaBounds(c *sim.Cluster, ctrl api.Controller) (minR, maxR []int) {
-	svcs := c.App().Services
+func replicaBounds(a *app.App, ctrl api.Controller) (minR, maxR []int) {
+	svcs := a.Services
 	minR, maxR = make([]int, len(svcs)), make([]int, len(svcs))
 	for i, s := range svcs {
 		minR[i], maxR[i] = s.MinReplicas, s.MaxReplicas
@@ -56,7 +55,7 @@ func (a *Activities) controller(ctx context.Context, c *sim.Cluster, in api.Eval
 	ctrl := in.Controller
 	switch ctrl.Type {
 	case api.ControllerHPA:
-		minR, maxR := replicaBounds(c, ctrl)
+		minR, maxR := replicaBounds(c.App(), ctrl)
 		cfg, err := hpa.ParsePreset(ctrl.HPA, int32(minR[0]), int32(maxR[0]))
 		if err != nil {
 			return nil, invalidSpec("controller %s: %w", ctrl.Name, err)
@@ -76,22 +75,11 @@ func (a *Activities) controller(ctx context.Context, c *sim.Cluster, in api.Eval
 		if in.Checkpoint == nil {
 			return nil, invalidSpec("controller %s: agent evaluation needs a checkpoint", ctrl.Name)
 		}
-		store, err := a.storeFor(ctx, &in.Spec)
+		pol, err := a.loadPolicy(ctx, in)
 		if err != nil {
 			return nil, err
 		}
-		data, _, err := objstore.GetVerified(ctx, store, in.Checkpoint.Key, in.Checkpoint.SHA256)
-		switch {
-		case errors.Is(err, objstore.ErrCorrupt):
-			return nil, corruptCheckpoint(fmt.Errorf("controller %s: %w", ctrl.Name, err))
-		case err != nil:
-			return nil, fmt.Errorf("controller %s: read checkpoint: %w", ctrl.Name, err)
-		}
-		pol, err := model.LoadPolicy(bytes.NewReader(data))
-		if err != nil {
-			return nil, corruptCheckpoint(fmt.Errorf("controller %s: load policy %s: %w", ctrl.Name, in.Checkpoint.Key, err))
-		}
-		minR, maxR := replicaBounds(c, ctrl)
+		minR, maxR := replicaBounds(c.App(), ctrl)
 		return pol.Controller(ctrl.Name, sim.NewObserver(c).Observe, minR, maxR, true, in.Seed), nil
 	default:
 		return nil, invalidSpec("controller %s: unknown type %q", ctrl.Name, ctrl.Type)
@@ -105,8 +93,11 @@ func fmtFloat(x float64) string { return strconv.FormatFloat(finite(x), 'g', 8, 
 func (a *Activities) evaluateRun(ctx context.Context, in api.EvaluateRunInput) (api.EvaluateRunResult, error) {
 	log := logger(ctx)
 	spec := &in.Spec
-	if err := checkSim(spec); err != nil {
+	if err := checkMode(spec); err != nil {
 		return api.EvaluateRunResult{}, err
+	}
+	if spec.Spec.Cluster.Mode == api.ModeK8s {
+		return a.evaluateRunK8s(ctx, in)
 	}
 	opts, err := simOptions(spec, in.Scenario)
 	if err != nil {
@@ -212,8 +203,23 @@ func (a *Activities) evaluateRun(ctx context.Context, in api.EvaluateRunInput) (
 	}, nil
 }
 
-// Cleanup tears down what DeployApp set up: nothing in sim mode.
+// Cleanup tears down what the experiment left running: nothing in sim
+// mode; on a cluster, grlscaler's HPAs of the app (an evaluation run that
+// was cancelled may have left them scaling). The app itself stays deployed
+// for inspection and for the next experiment (deploying again is a no-op).
 func (a *Activities) Cleanup(ctx context.Context, in api.CleanupInput) error {
-	logger(ctx).Info("cleanup: nothing to tear down in sim mode", "experiment", in.ExperimentID, "mode", string(in.Spec.Spec.Cluster.Mode))
+	log := logger(ctx)
+	if in.Spec.Spec.Cluster.Mode != api.ModeK8s {
+		log.Info("cleanup: nothing to tear down", "experiment", in.ExperimentID, "mode", string(in.Spec.Spec.Cluster.Mode))
+		return nil
+	}
+	ka, err := a.connect(ctx, &in.Spec)
+	if err != nil {
+		return err
+	}
+	if err := ka.cluster.DeleteHPAs(ctx); err != nil {
+		return fmt.Errorf("cleanup %s: %w", in.ExperimentID, err)
+	}
+	log.Info("cleanup: deleted the app's grlscaler HPAs", "experiment", in.ExperimentID, "namespace", ka.cluster.Namespace())
 	return nil
 }

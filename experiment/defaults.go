@@ -33,6 +33,15 @@ const (
 	// endpoint inside the cluster (envs/k8s.DefaultVizURL says why not the
 	// metrics API's).
 	DefaultLinkerdVizURL = "http://web.linkerd-viz.svc.cluster.local:8084/api/edges"
+	// DefaultLinkerd injects the Linkerd proxy: its metrics are the
+	// traffic, latency and graph the agent observes.
+	DefaultLinkerd = "inject"
+	// DefaultResources reads CPU and memory from metrics-server, as the
+	// HPA does.
+	DefaultResources = "metrics-server"
+	// DefaultHPAReadyTimeout bounds the wait for a live HPA baseline:
+	// metrics-server's first samples of new pods take a minute or two.
+	DefaultHPAReadyTimeout = 3 * time.Minute
 	// defaultChunks is how many chunks the default chunkSteps aims at: a
 	// checkpoint every tenth of training, without a history that grows
 	// with every rollout.
@@ -68,8 +77,19 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	if !given("spec.cluster.stepPeriod") {
 		c.StepPeriod = api.Duration(DefaultStepPeriod)
 	}
-	if c.K8s != nil && c.K8s.LinkerdVizURL == "" {
-		c.K8s.LinkerdVizURL = DefaultLinkerdVizURL
+	if k := c.K8s; k != nil {
+		if k.LinkerdVizURL == "" {
+			k.LinkerdVizURL = DefaultLinkerdVizURL
+		}
+		if k.Linkerd == "" {
+			k.Linkerd = DefaultLinkerd
+		}
+		if k.Resources == "" {
+			k.Resources = DefaultResources
+		}
+		if k.HPAReadyTimeout == 0 {
+			k.HPAReadyTimeout = api.Duration(DefaultHPAReadyTimeout)
+		}
 	}
 	if !given("spec.warmUp.duration") {
 		sp.WarmUp.Duration = api.Duration(DefaultWarmUp)
@@ -126,6 +146,17 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 		l.Runner = api.RunnerSim
 		if c.Mode == api.ModeK8s {
 			l.Runner = api.RunnerLocust
+		}
+	}
+	if l.Runner == api.RunnerLocust {
+		if l.Locust == nil {
+			l.Locust = &api.Locust{}
+		}
+		if l.Locust.Runner == "" {
+			l.Locust.Runner = api.LocustKubernetes
+		}
+		if l.Locust.Host == "" && c.K8s != nil {
+			l.Locust.Host = DefaultLocustHost(sp.App, c.K8s.Namespace)
 		}
 	}
 
@@ -258,4 +289,15 @@ func scenarioApp(name string) string {
 		return load.OnlineBoutique
 	}
 	return name
+}
+
+// DefaultLocustHost is the Locust target of app deployed in namespace ns:
+// its entry Service's cluster DNS name.
+func DefaultLocustHost(app, ns string) string {
+	switch app {
+	case "redis":
+		return "redis://redis-leader." + ns + ".svc.cluster.local:6379"
+	default:
+		return "http://frontend." + ns + ".svc.cluster.local:80"
+	}
 }

@@ -357,6 +357,15 @@ func (v *validator) k8s(k *api.K8s) {
 	if msg := checkURL(k.LinkerdVizURL); msg != "" {
 		v.add(p+".linkerdVizURL", "%s", msg)
 	}
+	if k.Linkerd != "inject" && k.Linkerd != "disabled" {
+		v.add(p+".linkerd", "unknown injection mode %s (valid: inject, disabled)", quote(k.Linkerd))
+	}
+	if k.Resources != "metrics-server" && k.Resources != "prometheus" {
+		v.add(p+".resources", "unknown resource source %s (valid: metrics-server, prometheus)", quote(k.Resources))
+	}
+	if d := k.HPAReadyTimeout.Std(); d < 10*time.Second || d > time.Hour {
+		v.add(p+".hpaReadyTimeout", "%v must be in [10s, 1h]", d)
+	}
 	for _, f := range []struct{ field, value string }{{"tokenEnv", k.TokenEnv}, {"apiHostEnv", k.APIHostEnv}} {
 		if f.value != "" && !envName.MatchString(f.value) {
 			v.add(p+"."+f.field, "%s is not an environment variable name (letters, digits and '_', e.g. K8S_TOKEN); it names the variable, it is not the value", quote(f.value))
@@ -523,8 +532,20 @@ func (v *validator) load(s *api.Spec, appOK bool) {
 		if s.Cluster.Mode != api.ModeK8s && v.ok("spec.cluster.mode") {
 			v.add(p+".runner", "locust needs a real cluster (mode k8s); mode is %s, use runner sim", s.Cluster.Mode)
 		}
+		switch lc := l.Locust; {
+		case s.Cluster.Mode != api.ModeK8s:
+		case lc == nil:
+			v.add(p+".locust", "required with the locust runner")
+		case lc.Runner != api.LocustLocal && lc.Runner != api.LocustKubernetes && lc.Runner != api.LocustRemote:
+			v.add(p+".locust.runner", "unknown Locust runner %s (valid: local, kubernetes, remote)", quote(lc.Runner))
+		case lc.Host == "":
+			v.add(p+".locust.host", "required: the target, e.g. http://frontend.onlineboutique.svc.cluster.local:80")
+		}
 	default:
 		v.add(p+".runner", "unknown runner %s (valid: sim, locust)", quote(string(l.Runner)))
+	}
+	if l.Locust != nil && l.Runner != api.RunnerLocust && v.ok(p+".runner") {
+		v.add(p+".locust", "only used with runner locust; runner is %s", quote(string(l.Runner)))
 	}
 	// Scenario names can only be checked against a known app.
 	appOK = appOK && v.ok("spec.app")

@@ -178,6 +178,18 @@ type K8s struct {
 	// metrics API at :8085 speaks only protobuf to the dashboard, see
 	// envs/k8s.DefaultVizURL).
 	LinkerdVizURL string `json:"linkerdVizURL"`
+	// Linkerd is the proxy injection: inject (default; Linkerd must be
+	// installed, its proxy metrics give traffic, latency and the graph) or
+	// disabled (no sidecars; latency and the graph are then unobserved
+	// unless something else serves the same Prometheus series).
+	Linkerd string `json:"linkerd,omitempty"`
+	// Resources is where per-pod CPU and memory come from: metrics-server
+	// (default; what the HPA reads) or prometheus (cAdvisor series).
+	Resources string `json:"resources,omitempty"`
+	// HPAReadyTimeout bounds the wait for an HPA baseline to be live
+	// (metrics known, ScalingActive=True) before a run is measured;
+	// default 3m.
+	HPAReadyTimeout Duration `json:"hpaReadyTimeout,omitempty"`
 }
 
 // WarmUp is the load run before training, until metrics and the service
@@ -259,6 +271,30 @@ type Load struct {
 	// Runner is sim (default in sim and replay modes) or locust (default and
 	// required in k8s mode).
 	Runner Runner `json:"runner"`
+	// Locust says where Locust runs (locust runner only).
+	Locust *Locust `json:"locust,omitempty"`
+}
+
+// Where Locust runs.
+const (
+	// LocustLocal runs locust --headless as a child of the worker.
+	LocustLocal = "local"
+	// LocustKubernetes runs it as a Job in the app's namespace.
+	LocustKubernetes = "kubernetes"
+	// LocustRemote asks the load agent that the worker's M1_HOST names
+	// (grlctl agent on another machine).
+	LocustRemote = "remote"
+)
+
+// Locust configures the locust load runner.
+type Locust struct {
+	// Runner is local, kubernetes (default) or remote.
+	Runner string `json:"runner"`
+	// Host is the target as Locust's --host; default the app's entry
+	// service in its namespace (http://frontend.NS.svc.cluster.local:80 for
+	// Online Boutique, redis://redis-leader.NS.svc.cluster.local:6379 for
+	// Redis).
+	Host string `json:"host"`
 }
 
 // ControllerType is what scales the app during an evaluation run.

@@ -1,0 +1,390 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"k8s.io/client-go/kubernetes"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+
+	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/app"
+	"github.com/grlscaler/grlscaler/envs/k8s"
+	"github.com/grlscaler/grlscaler/envs/k8s/manifests"
+	"github.com/grlscaler/grlscaler/envs/sim"
+	"github.com/grlscaler/grlscaler/loadtest"
+	"github.com/grlscaler/grlscaler/workflows/api"
+)
+
+// Error types of the k8s mode that retrying cannot fix.
+const (
+	// ErrTypeLinkerdMissing: the spec asks for Linkerd injection on a
+	// cluster without Linkerd.
+	ErrTypeLinkerdMissing = "LinkerdMissing"
+)
+
+// KubeConnector returns the API clients of the cluster a spec names. The
+// worker's default (nil) connects with envs/k8s.Connect: a kubeconfig, the
+// pod's service account, or a token and API host read from the worker's
+// environment (never from the spec, which holds only their names). Tests
+// pass fake clientsets.
+type KubeConnector func(ctx context.Context, k *api.K8s) (kubernetes.Interface, metricsclient.Interface, error)
+
+func connectKube(_ context.Context, k *api.K8s) (kubernetes.Interface, metricsclient.Interface, error) {
+	cfg, err := k8s.Connect(k8s.ConnOptions{
+		Kubeconfig: k.Kubeconfig, Context: k.Context, InCluster: k.InCluster,
+		TokenEnv: k.TokenEnv, APIHostEnv: k.APIHostEnv,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return k8s.NewClients(cfg)
+}
+
+// LoadRunnerFor returns the Locust runner a spec's load.locust.runner
+// names; kube is the experiment's cluster. Nil means defaultLoadRunner.
+type LoadRunnerFor func(ctx context.Context, spec *api.ExperimentSpec, kube kubernetes.Interface) (loadtest.Runner, error)
+
+// localLoad is the worker's local Locust runner, made on first use: its
+// jobs' records live in one directory so that a restarted worker finds
+// the jobs a retried activity asks for again.
+var localLoad = struct {
+	sync.Mutex
+	r *loadtest.LocalRunner
+}{}
+
+func defaultLoadRunner(_ context.Context, spec *api.ExperimentSpec, kube kubernetes.Interface) (loadtest.Runner, error) {
+	lc := spec.Spec.Load.Locust
+	switch lc.Runner {
+	case api.LocustLocal:
+		localLoad.Lock()
+		defer localLoad.Unlock()
+		if localLoad.r == nil {
+			r, err := loadtest.NewLocalRunner(filepath.Join(os.TempDir(), "grlscaler-locust"), loadtest.LocalOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("local locust runner: %w", err)
+			}
+			localLoad.r = r
+		}
+		return localLoad.r, nil
+	case api.LocustRemote:
+		return loadtest.NewRemoteRunnerFromEnv(os.Getenv)
+	case api.LocustKubernetes:
+		return loadtest.NewKubernetesJobRunner(kube, loadtest.KubernetesOptions{Namespace: spec.Spec.Cluster.K8s.Namespace})
+	}
+	return nil, invalidSpec("load.locust.runner: unknown runner %q", lc.Runner)
+}
+
+// kubeApp is an experiment's app on its cluster.
+type kubeApp struct {
+	kube    kubernetes.Interface
+	cluster *k8s.Cluster
+	app     *app.App
+}
+
+// connect reaches the spec's cluster and describes its app there.
+func (a *Activities) connect(ctx context.Context, spec *api.ExperimentSpec) (*kubeApp, error) {
+	k := spec.Spec.Cluster.K8s
+	if k == nil {
+		return nil, invalidSpec("cluster.k8s: required in k8s mode")
+	}
+	ap, err := lookupApp(spec)
+	if err != nil {
+		return nil, err
+	}
+	connect := a.Kube
+	if connect == nil {
+		connect = connectKube
+	}
+	kube, metrics, err := connect(ctx, k)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	prom, err := k8s.NewPrometheus(k.PrometheusURL, nil)
+	if err != nil {
+		return nil, invalidSpec("cluster.k8s.prometheusURL: %w", err)
+	}
+	c, err := k8s.NewCluster(k8s.Options{
+		Kube: kube, Metrics: metrics, Prometheus: prom,
+		Viz: &k8s.Viz{URL: k.LinkerdVizURL, Client: &http.Client{Timeout: 30 * time.Second}},
+		App: ap, Namespace: k.Namespace, Resources: k8s.ResourceSource(k.Resources),
+		PollInterval: min(2*time.Second, spec.Spec.Cluster.StepPeriod.Std()),
+	})
+	if err != nil {
+		return nil, invalidSpec("cluster.k8s: %w", err)
+	}
+	return &kubeApp{kube: kube, cluster: c, app: ap}, nil
+}
+
+// checkMode refuses the modes the activities do not drive.
+func checkMode(spec *api.ExperimentSpec) error {
+	switch m := spec.Spec.Cluster.Mode; m {
+	case api.ModeSim, api.ModeK8s:
+		return nil
+	default:
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("cluster mode %q cannot run through the pipeline: the activities drive the sim and k8s backends "+
+				"(replay is gym-hpa's dataset mode, available to `grlctl sim` only); use cluster.mode: sim or k8s", m),
+			ErrTypeNotImplemented, nil)
+	}
+}
+
+// deployK8s applies the app's manifests and waits for the rollout,
+// heartbeating each check.
+func (a *Activities) deployK8s(ctx context.Context, spec *api.ExperimentSpec) (api.DeployResult, error) {
+	ka, err := a.connect(ctx, spec)
+	if err != nil {
+		return api.DeployResult{}, err
+	}
+	mode, err := manifests.ParseLinkerd(spec.Spec.Cluster.K8s.Linkerd)
+	if err != nil {
+		return api.DeployResult{}, invalidSpec("cluster.k8s.linkerd: %w", err)
+	}
+	log := logger(ctx)
+	err = ka.cluster.Deploy(ctx, mode, func(line string) {
+		log.Debug("deploy", "progress", line)
+		heartbeat(ctx, map[string]any{"deploy": line})
+	})
+	if errors.Is(err, k8s.ErrLinkerdMissing) {
+		return api.DeployResult{}, temporal.NewNonRetryableApplicationError(
+			err.Error()+" (in the spec: cluster.k8s.linkerd: disabled)", ErrTypeLinkerdMissing, err)
+	}
+	if err != nil {
+		return api.DeployResult{}, fmt.Errorf("deploy %s to %s: %w", ka.app.Name, ka.cluster.Namespace(), err)
+	}
+	log.Info("deployed app", "app", ka.app.Name, "namespace", ka.cluster.Namespace(), "linkerd", string(mode))
+	return api.DeployResult{Services: ka.app.ServiceNames(), Edges: len(ka.app.Edges())}, nil
+}
+
+// load is a Locust job an activity runs on the cluster for the length of
+// its work.
+type loadJob struct {
+	runner loadtest.Runner
+	handle loadtest.Handle
+	cancel context.CancelFunc
+}
+
+// startLoad starts the scenario's Locust job, named so that a retried
+// activity finds the job its earlier attempt started instead of doubling
+// the load. The job lasts d (the scenario's shape stretched to it) and
+// stops when the activity ends.
+func (a *Activities) startLoad(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp, name, scenario string, d time.Duration) (*loadJob, error) {
+	sc, err := sim.ScenarioFor(ka.app, scenario)
+	if err != nil {
+		return nil, invalidSpec("scenario %q: %w", scenario, err)
+	}
+	if d <= 0 {
+		d = sc.Duration
+	}
+	job, err := loadtest.NewJob(sc.WithDuration(d), ka.app, spec.Spec.Load.Locust.Host, loadtest.GenerateOptions{
+		SampleInterval: spec.Spec.Cluster.StepPeriod.Std(),
+	})
+	if err != nil {
+		return nil, invalidSpec("load %s: %w", scenario, err)
+	}
+	job.Name, job.Scenario = name, scenario
+	runnerFor := a.LoadRunners
+	if runnerFor == nil {
+		runnerFor = defaultLoadRunner
+	}
+	r, err := runnerFor(ctx, spec, ka.kube)
+	if err != nil {
+		return nil, fmt.Errorf("load runner: %w", err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	h, err := r.Start(lctx, job)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start load %s (%s): %w", name, scenario, err)
+	}
+	logger(ctx).Info("load started", "job", name, "scenario", scenario, "duration", d.String(), "id", h.ID)
+	return &loadJob{runner: r, handle: h, cancel: cancel}, nil
+}
+
+// stop ends the job and returns its results when it has any.
+func (l *loadJob) stop(ctx context.Context) (*loadtest.Results, error) {
+	defer l.cancel()
+	if _, err := l.runner.Stop(ctx, l.handle); err != nil && !errors.Is(err, loadtest.ErrNotFound) {
+		return nil, fmt.Errorf("stop load: %w", err)
+	}
+	res, err := l.runner.Results(ctx, l.handle)
+	if err != nil {
+		return nil, fmt.Errorf("load results: %w", err)
+	}
+	return res, nil
+}
+
+// loadJobName is a DNS-1123 name unique to the experiment and the work.
+func loadJobName(id string, parts ...string) string {
+	return jobLabel("load", append([]string{id}, parts...)...)
+}
+
+// jobLabel joins kind and parts into a DNS-1123 label, hashing when too
+// long.
+func jobLabel(kind string, parts ...string) string {
+	s := strings.ToLower(kind + "-" + strings.Join(parts, "-"))
+	s = strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' {
+			return r
+		}
+		return '-'
+	}, s)
+	if len(s) > 63 {
+		sum := sha256.Sum256([]byte(s))
+		s = s[:46] + "-" + hex.EncodeToString(sum[:])[:16]
+	}
+	return strings.Trim(s, "-")
+}
+
+// warmUpK8s runs the training scenario's load for the warm-up and then
+// waits until the metrics pipeline and the service graph answer: every
+// service has a resource sample and the entry services see traffic.
+func (a *Activities) warmUpK8s(ctx context.Context, in api.WarmUpInput) (api.WarmUpResult, error) {
+	spec := &in.Spec
+	d := spec.Spec.WarmUp.Duration.Std()
+	if d <= 0 {
+		logger(ctx).Info("no warm-up configured")
+		return api.WarmUpResult{}, nil
+	}
+	ka, err := a.connect(ctx, spec)
+	if err != nil {
+		return api.WarmUpResult{}, err
+	}
+	ld, err := a.startLoad(ctx, spec, ka, loadJobName(in.ExperimentID, "warmup"), spec.Spec.Load.TrainingScenario, d+2*time.Minute)
+	if err != nil {
+		return api.WarmUpResult{}, err
+	}
+	defer func() { _, _ = ld.stop(context.WithoutCancel(ctx)) }()
+	period := spec.Spec.Cluster.StepPeriod.Std()
+	start := time.Now()
+	steps := 0
+	var last *k8s.Observation
+	var why string
+	for {
+		if err := sleepCtx(ctx, period); err != nil {
+			return api.WarmUpResult{}, fmt.Errorf("warm up %s: %w", in.ExperimentID, err)
+		}
+		steps++
+		o, err := ka.cluster.Observe(ctx)
+		if err != nil {
+			why = err.Error()
+		} else {
+			last, why = o, notWarm(o)
+		}
+		heartbeat(ctx, map[string]any{"steps": steps, "waiting": why})
+		elapsed := time.Since(start)
+		if elapsed >= d && why == "" {
+			break
+		}
+		if elapsed >= d+2*time.Minute {
+			return api.WarmUpResult{}, fmt.Errorf("warm up %s: metrics not available %s after the warm-up: %s", in.ExperimentID, elapsed-d, why)
+		}
+	}
+	logger(ctx).Info("warm-up done", "steps", steps, "rps", last.RPS, "p95Ms", last.LatencyP95Ms)
+	return api.WarmUpResult{Steps: steps, LatencyP95Ms: finite(last.LatencyP95Ms)}, nil
+}
+
+// notWarm says what an observation still lacks, or "".
+func notWarm(o *k8s.Observation) string {
+	var missing []string
+	for _, s := range o.Services {
+		if s.MetricPods == 0 {
+			missing = append(missing, s.Name)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return "no resource metrics yet for " + strings.Join(missing, ", ")
+	case o.RPS == 0:
+		return "no traffic seen at the entry services yet"
+	}
+	return ""
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// heartbeatEnv heartbeats after every step: on a real cluster a step lasts
+// the step period, and a rollout (the trainer's own progress callback)
+// lasts far longer than any heartbeat timeout.
+type heartbeatEnv struct {
+	envs.Env
+	ctx   context.Context
+	steps int
+}
+
+func (h *heartbeatEnv) Step(act envs.Action) (envs.StepResult, error) {
+	r, err := h.Env.Step(act)
+	h.steps++
+	heartbeat(h.ctx, map[string]any{"envSteps": h.steps})
+	return r, err
+}
+
+// k8sTrainingEnv is the training environment on the cluster.
+func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp) (envs.Env, error) {
+	reward, err := rewardConfig(spec, ka.app)
+	if err != nil {
+		return nil, err
+	}
+	env, err := k8s.NewEnv(k8s.EnvOptions{
+		Cluster: ka.cluster, Reward: reward, EpisodeSteps: spec.Spec.Agent.EpisodeSteps,
+		StepPeriod: spec.Spec.Cluster.StepPeriod.Std(),
+	})
+	if err != nil {
+		return nil, invalidSpec("k8s environment: %w", err)
+	}
+	return &heartbeatEnv{Env: env.Bind(ctx), ctx: ctx}, nil
+}
+
+// chunkEnv returns a training chunk's environment and a function that
+// starts the load the chunk trains under and returns the function that
+// stops it: on the twin the load is the twin's own, on a cluster it is a
+// Locust job that outlasts the chunk (its steps, the resets between
+// episodes) and is stopped when the chunk ends.
+func (a *Activities) chunkEnv(ctx context.Context, in api.TrainChunkInput) (envs.Env, func() (func(), error), error) {
+	spec := &in.Spec
+	if spec.Spec.Cluster.Mode != api.ModeK8s {
+		env, err := trainingEnv(spec)
+		if err != nil {
+			return nil, nil, err
+		}
+		return env, func() (func(), error) { return func() {}, nil }, nil
+	}
+	ka, err := a.connect(ctx, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := a.k8sTrainingEnv(ctx, spec, ka)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := func() (func(), error) {
+		d := 2*time.Duration(in.Steps)*spec.Spec.Cluster.StepPeriod.Std() + 5*time.Minute
+		name := loadJobName(in.ExperimentID, "train", in.Agent, strconv.Itoa(in.Chunk))
+		ld, err := a.startLoad(ctx, spec, ka, name, spec.Spec.Load.TrainingScenario, d)
+		if err != nil {
+			return nil, err
+		}
+		return func() { _, _ = ld.stop(context.WithoutCancel(ctx)) }, nil
+	}
+	return env, start, nil
+}
