@@ -17,7 +17,7 @@ import (
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
-var examples = []string{"../examples/quickstart.yaml", "../examples/seed-full.yaml"}
+var examples = []string{"../examples/quickstart.yaml", "../examples/seed-full.yaml", "../examples/k8s-local.yaml"}
 
 // base is a small valid document the malformed cases edit.
 const base = `apiVersion: grlscaler.io/v1alpha1
@@ -437,6 +437,13 @@ func malformed(t testing.TB) []struct {
 	d = edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: k8s, k8s: {prometheusURL: http://prometheus:9090}}")
 	add("k8s without a namespace", d, wantErr{loc(t, d, "k8s: {"), "spec.cluster.k8s.namespace", "required"})
 
+	d = edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: k8s, k8s: {namespace: ob, prometheusURL: http://prometheus:9090, linkerd: sidecar}}")
+	add("unknown linkerd mode", d, wantErr{loc(t, d, "linkerd: sidecar"), "spec.cluster.k8s.linkerd", "valid: inject, disabled"})
+
+	d = edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: k8s, k8s: {namespace: ob, prometheusURL: http://prometheus:9090}}")
+	d = strings.Replace(d, "trainingScenario: peak", "trainingScenario: peak\n    locust: {runner: ssh}", 1)
+	add("unknown locust runner", d, wantErr{loc(t, d, "runner: ssh"), "spec.load.locust.runner", "valid: local, kubernetes, remote"})
+
 	d = edit(t, "{name: hpa-cpu-50,", "{name: agent,")
 	add("duplicate controller names", d, wantErr{loc(t, d, "name: agent, type: hpa"), "spec.evaluation.controllers[1].name", "names must be unique"})
 
@@ -566,6 +573,14 @@ func TestEnvNameFieldsAreNotSecrets(t *testing.T) {
 	k := s.Spec.Cluster.K8s
 	if k.TokenEnv != "K8S_TOKEN" || k.LinkerdVizURL != DefaultLinkerdVizURL || s.Spec.Load.Runner != api.RunnerLocust {
 		t.Errorf("k8s = %+v, runner %s", k, s.Spec.Load.Runner)
+	}
+	// The k8s defaults: injection, metrics-server, Locust as a Job aimed
+	// at the app's entry Service.
+	if k.Linkerd != "inject" || k.Resources != "metrics-server" || k.HPAReadyTimeout.Std() != DefaultHPAReadyTimeout {
+		t.Errorf("k8s defaults %+v", k)
+	}
+	if l := s.Spec.Load.Locust; l == nil || l.Runner != api.LocustKubernetes || l.Host != "http://frontend.onlineboutique.svc.cluster.local:80" {
+		t.Errorf("locust defaults %+v", l)
 	}
 }
 
