@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/grlscaler/grlscaler/infra/objstore"
@@ -41,6 +42,10 @@ type JobRunner struct {
 	// Poll is how often the Job's status is read; default 2s.
 	Poll time.Duration
 }
+
+// stageUser is the uid and gid of the grlscaler image's user (the
+// Dockerfile's USER 65532:65532).
+const stageUser = 65532
 
 // jobName is the Job of a stage run: derived from its output key, so a
 // retry of the same work finds the same Job.
@@ -74,11 +79,32 @@ func (j *JobRunner) job(r *stageRun) (*batchv1.Job, error) {
 			secretEnv(objstore.EnvAccessKey),
 			secretEnv(objstore.EnvSecretKey),
 		},
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: new(false),
+			ReadOnlyRootFilesystem:   new(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+		VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
 	}
+	// The restricted Pod Security level, as the worker's own Deployment
+	// (infra/kustomize/base/worker.yaml): in a namespace that enforces it
+	// the Job controller could not create a pod that does not meet it, and
+	// the Job would wait with none. The user is the image's (distroless's
+	// nonroot), numerically so that runAsNonRoot can check it; /tmp is the
+	// only writable directory.
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever,
 		ServiceAccountName: j.ServiceAccount,
-		Containers:         []corev1.Container{c},
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   new(true),
+			RunAsUser:      new(int64(stageUser)),
+			RunAsGroup:     new(int64(stageUser)),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{c},
+		Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{
+			EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: new(resource.MustParse("1Gi"))},
+		}}},
 	}
 	if s := r.spec.Spec.Execution.Jobs; s != nil {
 		res := corev1.ResourceList{}
@@ -145,12 +171,22 @@ func (j *JobRunner) launch(ctx context.Context, r *stageRun) error {
 	existing, err := jobs.Get(ctx, want.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		if _, err := jobs.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+		_, err := jobs.Create(ctx, want, metav1.CreateOptions{FieldManager: jobFieldManager})
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			// Another attempt created it meanwhile: watch that one.
+			log.Info("stage Job created meanwhile by another attempt; watching it", "job", want.Name)
+		case err != nil:
 			return fmt.Errorf("create Job %s: %w", want.Name, err)
+		default:
+			log.Info("stage Job created", "stage", r.stage, "job", want.Name, "namespace", j.Namespace)
 		}
-		log.Info("stage Job created", "stage", r.stage, "job", want.Name, "namespace", j.Namespace)
 	case err != nil:
 		return fmt.Errorf("get Job %s: %w", want.Name, err)
+	case existing.DeletionTimestamp != nil:
+		// An earlier attempt's Job on its way out (its deletion waits for
+		// finalizers or its pods): this attempt cannot create its own yet.
+		return fmt.Errorf("the Job %s of an earlier attempt is still being deleted; the retry creates a new one", want.Name)
 	case jobFailed(existing) != "":
 		// A failed attempt's Job: replace it.
 		remove()
@@ -165,6 +201,7 @@ func (j *JobRunner) launch(ctx context.Context, r *stageRun) error {
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	events := true
 	for {
 		job, err := jobs.Get(ctx, want.Name, metav1.GetOptions{})
 		switch {
@@ -179,6 +216,21 @@ func (j *JobRunner) launch(ctx context.Context, r *stageRun) error {
 		case jobFailed(job) != "":
 			return &stageExit{code: -1, err: errors.New("Job " + want.Name + " failed: " + jobFailed(job))}
 		default:
+			if events && !hasPods(job) {
+				why, err := j.podNotCreated(ctx, job)
+				switch {
+				case apierrors.IsForbidden(err):
+					// Reading events needs `list events` in the namespace;
+					// without it a Job whose pod cannot be created waits
+					// until the activity times out.
+					log.Warn("cannot read the stage Job's events, so cannot tell when its pod cannot be created", "job", want.Name, "error", err)
+					events = false
+				case err != nil:
+					// The next poll reads them again.
+				case why != "":
+					return &stageExit{code: -1, err: fmt.Errorf("the Job controller cannot create the pod of Job %s: %s", want.Name, why)}
+				}
+			}
 			heartbeat(ctx, map[string]any{"stage": r.stage, "job": want.Name, "active": job.Status.Active})
 		}
 		select {
@@ -187,6 +239,65 @@ func (j *JobRunner) launch(ctx context.Context, r *stageRun) error {
 		case <-t.C:
 		}
 	}
+}
+
+// jobFieldManager owns the fields of the stage Jobs the runner creates.
+const jobFieldManager = "grlscaler-worker"
+
+// hasPods reports whether job has, or had, a pod.
+func hasPods(job *batchv1.Job) bool {
+	st := job.Status
+	return st.Active > 0 || st.Succeeded > 0 || st.Failed > 0 ||
+		(st.Ready != nil && *st.Ready > 0) || (st.Terminating != nil && *st.Terminating > 0) ||
+		st.UncountedTerminatedPods != nil && len(st.UncountedTerminatedPods.Succeeded)+len(st.UncountedTerminatedPods.Failed) > 0
+}
+
+// podNotCreated returns why the Job controller could not create job's pod,
+// from the FailedCreate events it records on the Job (a pod that the
+// namespace's Pod Security level, a quota or a missing service account
+// forbids), or "" when it has recorded none. The Job's status shows
+// nothing of it (no condition, no pod counted) while the controller keeps
+// trying.
+func (j *JobRunner) podNotCreated(ctx context.Context, job *batchv1.Job) (string, error) {
+	sel := fields.Set{"involvedObject.kind": "Job", "involvedObject.name": job.Name, "reason": reasonFailedCreate}
+	if job.UID != "" {
+		sel["involvedObject.uid"] = string(job.UID)
+	}
+	evs, err := j.Client.CoreV1().Events(j.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel.AsSelector().String()})
+	if err != nil {
+		return "", err
+	}
+	// The newest; and filter here too, as not every client applies field
+	// selectors.
+	var last *corev1.Event
+	for i := range evs.Items {
+		ev := &evs.Items[i]
+		if ev.Reason != reasonFailedCreate || ev.InvolvedObject.Kind != "Job" || ev.InvolvedObject.Name != job.Name || ev.InvolvedObject.UID != job.UID {
+			continue
+		}
+		if last == nil || eventTime(ev).After(eventTime(last)) {
+			last = ev
+		}
+	}
+	if last == nil {
+		return "", nil
+	}
+	return last.Message, nil
+}
+
+// reasonFailedCreate is the reason of the events the Job controller
+// records when it cannot create a pod (k8s.io/kubernetes
+// pkg/controller/controller_utils.go FailedCreatePodReason).
+const reasonFailedCreate = "FailedCreate"
+
+func eventTime(ev *corev1.Event) time.Time {
+	switch {
+	case !ev.LastTimestamp.IsZero():
+		return ev.LastTimestamp.Time
+	case !ev.EventTime.IsZero():
+		return ev.EventTime.Time
+	}
+	return ev.CreationTimestamp.Time
 }
 
 // jobFailed returns why a Job failed, or "" while it has not.
