@@ -37,6 +37,7 @@ func NewRootCmd(streams IO) *cobra.Command {
 	root.AddCommand(NewCmdSim(streams), NewCmdValidate(streams), NewCmdSubmit(streams), status, NewCmdWorker(streams), NewCmdDev(streams),
 		NewCmdWatch(streams), NewCmdList(streams), NewCmdCancel(streams), NewCmdReport(streams), NewCmdLogs(streams), NewCmdCompare(streams), NewCmdAgent(streams))
 	root.AddCommand(NewCmdSchedule(streams), NewCmdDrift(streams), NewCmdStage(streams))
+	root.AddCommand(NewCmdEmulate(streams))
 	usageArgs(root)
 	return root
 }

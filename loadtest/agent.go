@@ -33,6 +33,8 @@ type StartRequest struct {
 	Host       string `json:"host"`
 	// Duration is a Go duration, e.g. "15m".
 	Duration string `json:"duration"`
+	// Scenario: as in Job.
+	Scenario string `json:"scenario,omitempty"`
 }
 
 // Error codes of the agent's error responses ({"error": ..., "code": ...}).
@@ -149,7 +151,7 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Errorf("duration: %w", err))
 		return
 	}
-	job := Job{Name: req.Name, App: req.App, Locustfile: []byte(req.Locustfile), Host: req.Host, Duration: d}
+	job := Job{Name: req.Name, App: req.App, Locustfile: []byte(req.Locustfile), Host: req.Host, Duration: d, Scenario: req.Scenario}
 	if err := job.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, codeBadRequest, err)
 		return

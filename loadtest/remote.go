@@ -74,7 +74,7 @@ func (r *RemoteRunner) Start(ctx context.Context, job Job) (Handle, error) {
 	if err := job.Validate(); err != nil {
 		return Handle{}, err
 	}
-	req := StartRequest{Name: job.Name, App: job.App, Locustfile: string(job.Locustfile), Host: job.Host, Duration: job.Duration.String()}
+	req := StartRequest{Name: job.Name, App: job.App, Locustfile: string(job.Locustfile), Host: job.Host, Duration: job.Duration.String(), Scenario: job.Scenario}
 	var st Status
 	if err := r.do(ctx, http.MethodPost, "/jobs", req, &st); err != nil {
 		return Handle{}, err

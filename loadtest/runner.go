@@ -32,6 +32,11 @@ type Job struct {
 	// Duration is how long the file's shape runs. Runners stop a job that
 	// is still running Grace after it (LocalRunner.Grace and the like).
 	Duration time.Duration
+	// Scenario optionally names the scenario the Locust file was generated
+	// from (envs/load, e.g. "peak"). Locust agents only pass it along, since
+	// the file itself is what they run; an emulated agent (envs/emulator)
+	// has no Locust and replays the named scenario in its digital twin.
+	Scenario string
 }
 
 // NewJob generates the Locust file of scenario s for app a and returns the
@@ -41,7 +46,7 @@ func NewJob(s load.Scenario, a *app.App, host string, opts GenerateOptions) (Job
 	if err != nil {
 		return Job{}, err
 	}
-	j := Job{App: a.Name, Locustfile: f, Host: host, Duration: s.Duration}
+	j := Job{App: a.Name, Locustfile: f, Host: host, Duration: s.Duration, Scenario: s.Name}
 	return j, j.Validate()
 }
 
