@@ -280,7 +280,7 @@ func (a *Activities) warmUpK8s(ctx context.Context, in api.WarmUpInput) (api.War
 		if err != nil {
 			why = err.Error()
 		} else {
-			last, why = o, notWarm(o)
+			last, why = o, notWarm(o, spec.Spec.Cluster.K8s.Linkerd != string(k8s.LinkerdDisabled))
 		}
 		heartbeat(ctx, map[string]any{"steps": steps, "waiting": why})
 		elapsed := time.Since(start)
@@ -295,8 +295,9 @@ func (a *Activities) warmUpK8s(ctx context.Context, in api.WarmUpInput) (api.War
 	return api.WarmUpResult{Steps: steps, LatencyP95Ms: finite(last.LatencyP95Ms)}, nil
 }
 
-// notWarm says what an observation still lacks, or "".
-func notWarm(o *k8s.Observation) string {
+// notWarm says what an observation still lacks, or "". Traffic is seen
+// through the Linkerd proxies: without them it is not waited for.
+func notWarm(o *k8s.Observation, traffic bool) string {
 	var missing []string
 	for _, s := range o.Services {
 		if s.MetricPods == 0 {
@@ -306,8 +307,8 @@ func notWarm(o *k8s.Observation) string {
 	switch {
 	case len(missing) > 0:
 		return "no resource metrics yet for " + strings.Join(missing, ", ")
-	case o.RPS == 0:
-		return "no traffic seen at the entry services yet"
+	case traffic && o.RPS == 0:
+		return "no traffic seen at the entry services yet (Prometheus has no Linkerd proxy metrics for them)"
 	}
 	return ""
 }
