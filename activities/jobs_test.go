@@ -128,8 +128,14 @@ func TestJobRunnerRunsTheStageAsAJobWithoutCredentialsInItsSpec(t *testing.T) {
 	if _, err := kube.BatchV1().Jobs(jobNamespace).Get(context.Background(), job.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("the finished Job was not deleted: %v", err)
 	}
-	// The same input again: the stored output is reused, no Job.
-	if out, err := a.WarmUp(context.Background(), in); err != nil || out != want {
+	if r.out.Cached {
+		t.Fatal("a stage that ran says it was cached")
+	}
+	// The same input again: the stored output is reused, no Job, and the
+	// result says so.
+	cached := want
+	cached.Cached = true
+	if out, err := a.WarmUp(context.Background(), in); err != nil || out != cached {
 		t.Fatalf("cached stage: %+v %v", out, err)
 	}
 	if jobs, _ := kube.BatchV1().Jobs(jobNamespace).List(context.Background(), metav1.ListOptions{}); len(jobs.Items) != 0 {

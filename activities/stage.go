@@ -29,7 +29,8 @@ import (
 // in a child process reads its input object from the store, writes its
 // output object and then a status object; the activity waits for it with
 // heartbeats and reads the output. An output already stored for the same
-// input (and the same build) is reused instead of recomputed.
+// input (and the same build) is reused instead of recomputed; the logs and
+// the result (api.StageCache) say so.
 
 // DeployApp builds the twin and its training environment (sim mode) and
 // records the spec in the store.
@@ -152,6 +153,10 @@ func (a *Activities) runOutside(ctx context.Context, stage, id string, spec *api
 	if data, _, err := objstore.GetVerified(ctx, store, outKey, ""); err == nil && json.Unmarshal(data, out) == nil {
 		log.Info("stage output already stored for this input; skipping the stage", "stage", stage, "output", outKey)
 		heartbeat(ctx, map[string]any{"stage": stage, "cached": true})
+		// The result says so (api.StageCache), for the workflow's progress.
+		if c, ok := out.(interface{ MarkCached() }); ok {
+			c.MarkCached()
+		}
 		return nil
 	}
 	if _, err := objstore.PutVerified(ctx, store, inKey, input); err != nil {

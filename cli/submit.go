@@ -106,7 +106,12 @@ func NewCmdStatus(streams IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show an experiment's status and progress",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show an experiment's status, stage, training chunks and steps, and how
+many runs of each stage have finished, and of them how many were served from
+the store (an output already stored for the same input, which the subprocess
+and kubernetes stage runners reuse) instead of run. -o json prints one object;
+its "stages" maps each stage to {"ran": N, "cached": M}.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -131,17 +136,16 @@ func NewCmdStatus(streams IO) *cobra.Command {
 			if q, err := c.QueryWorkflow(ctx, args[0], "", api.ProgressQueryName); err == nil {
 				_ = q.Get(&p)
 			}
-			out := map[string]any{
-				"id": args[0], "run_id": info.GetExecution().GetRunId(), "status": status,
-				"stage": p.Stage, "chunk": p.Chunk, "chunks": p.Chunks, "steps": p.Steps, "total_steps": p.TotalSteps,
-				"latest_reward": p.LatestReward,
-			}
 			if output == "json" {
 				enc := json.NewEncoder(streams.Out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return enc.Encode(statusRecord(args[0], watchState{status: status, runID: info.GetExecution().GetRunId(), progress: p}))
 			}
-			_, err = fmt.Fprintf(streams.Out, "%s: %s, stage %s, chunk %d/%d, steps %d/%d\n", args[0], status, p.Stage, p.Chunk, p.Chunks, p.Steps, p.TotalSteps)
+			line := fmt.Sprintf("%s: %s, stage %s, chunk %d/%d, steps %d/%d", args[0], status, p.Stage, p.Chunk, p.Chunks, p.Steps, p.TotalSteps)
+			if runs := stageRunsText(p.Runs); runs != "" {
+				line += "; stage runs: " + runs
+			}
+			_, err = fmt.Fprintln(streams.Out, line)
 			return err
 		},
 	}

@@ -30,9 +30,10 @@ func NewCmdWatch(streams IO) *cobra.Command {
 		Use:   "watch ID",
 		Short: "Follow an experiment's progress until it finishes",
 		Long: `Poll an experiment's progress every --interval and show it as a one-line
-progress bar (stage, training chunk, steps, latest reward, ETA) until the
-experiment closes: redrawn in place on a terminal, otherwise printed as a new
-line whenever it changes. -o json prints one JSON object per change (JSON
+progress bar (stage, training chunk, steps, latest reward, ETA and, once a
+stage run has finished, how many of the finished ones were served from the
+store instead of run) until the experiment closes: redrawn in place on a
+terminal, otherwise printed as a new line whenever it changes. -o json prints one JSON object per change (JSON
 lines) with the keys of grlctl status -o json. Exits 0 when the experiment
 completed, and 1, printing why, when it failed, was canceled or terminated,
 or timed out.`,
@@ -178,14 +179,36 @@ func statusRecord(id string, s watchState) map[string]any {
 	return map[string]any{
 		"id": id, "run_id": s.runID, "status": s.status,
 		"stage": p.Stage, "chunk": p.Chunk, "chunks": p.Chunks, "steps": p.Steps, "total_steps": p.TotalSteps,
-		"latest_reward": p.LatestReward,
+		"latest_reward": p.LatestReward, "stages": p.Runs,
 	}
+}
+
+// stageRunsText lists the finished runs of each stage that has any, e.g.
+// "deploy 1 cached, warm-up 1 ran, train-chunk 2 ran 3 cached"; "" when
+// none has finished.
+func stageRunsText(c api.StageRunCounts) string {
+	var parts []string
+	for i, r := range c.ByStage() {
+		var counts []string
+		if r.Ran > 0 {
+			counts = append(counts, fmt.Sprintf("%d ran", r.Ran))
+		}
+		if r.Cached > 0 {
+			counts = append(counts, fmt.Sprintf("%d cached", r.Cached))
+		}
+		if len(counts) > 0 {
+			parts = append(parts, api.StageNames[i]+" "+strings.Join(counts, " "))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 const barWidth = 20
 
 // progressLine renders a state as one line, e.g.
-// [##########----------]  50% exp running | stage train | chunk 1/2 | steps 50/100 | reward -3.2 | ETA 1m30s
+// [##########----------]  50% exp running | stage train | chunk 1/2 | steps 50/100 | reward -3.2 | ETA 1m30s | cached 3/4
+// where the last part, once a stage run has finished, counts the runs
+// served from the store of all the finished ones.
 func progressLine(id string, s watchState) string {
 	p := s.progress
 	frac := 0.0
@@ -209,9 +232,13 @@ func progressLine(id string, s watchState) string {
 	if p.ETA > 0 && s.status == "running" {
 		eta = p.ETA.Std().Round(time.Second).String()
 	}
-	return fmt.Sprintf("[%s%s] %3.0f%% %s %s | stage %s | chunk %d/%d | steps %d/%d | reward %s | ETA %s",
+	line := fmt.Sprintf("[%s%s] %3.0f%% %s %s | stage %s | chunk %d/%d | steps %d/%d | reward %s | ETA %s",
 		strings.Repeat("#", filled), strings.Repeat("-", barWidth-filled), 100*frac,
 		id, s.status, stage, p.Chunk, p.Chunks, p.Steps, p.TotalSteps, reward, eta)
+	if t := p.Runs.Total(); t.Ran+t.Cached > 0 {
+		line += fmt.Sprintf(" | cached %d/%d", t.Cached, t.Ran+t.Cached)
+	}
+	return line
 }
 
 // isTerminal reports whether w is a character device such as a terminal,

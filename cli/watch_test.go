@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestWatchFollowsProgressUntilTheExperimentCloses(t *testing.T) {
 				if got := slices.Sorted(maps.Keys(rec)); !slices.Equal(got, wantKeys) {
 					t.Errorf("line %d keys %v, want status's %v", i, got, wantKeys)
 				}
-				if i > 0 && maps.EqualFunc(rec, recs[i-1], func(a, b any) bool { return a == b }) {
+				if i > 0 && reflect.DeepEqual(rec, recs[i-1]) {
 					t.Errorf("line %d repeats line %d: %v", i, i-1, rec)
 				}
 			}
@@ -175,6 +176,8 @@ func TestProgressLineShowsBarStageChunkStepsRewardAndETA(t *testing.T) {
 			"[####################] 100% exp completed | stage done | chunk 2/2 | steps 100/100 | reward 1.25 | ETA -"},
 		{"no progress known", watchState{status: "running"},
 			"[--------------------]   0% exp running | stage - | chunk 0/0 | steps 0/0 | reward - | ETA -"},
+		{"stage runs served from the store", watchState{status: "running", progress: cachedProgress},
+			"[####################] 100% exp running | stage evaluate | chunk 2/2 | steps 100/100 | reward 1.25 | ETA - | cached 3/5"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,5 +203,70 @@ func TestProgressRendererRedrawsOneLineOnATerminal(t *testing.T) {
 	got := buf.String()
 	if strings.Count(got, "\r") != 2 || strings.Count(got, "\x1b[K") != 2 || !strings.HasSuffix(got, "ETA 30s\x1b[K\n") {
 		t.Errorf("terminal output %q: want two \\r-redraws clearing the line's end, then one newline", got)
+	}
+}
+
+// cachedProgress is an experiment in evaluation whose deploy and first
+// training chunk were served from the store.
+var cachedProgress = api.Progress{
+	Stage: api.StageEvaluate, Chunk: 2, Chunks: 2, Steps: 100, TotalSteps: 100, LatestReward: 1.25,
+	Runs: api.StageRunCounts{Deploy: api.StageRuns{Cached: 1}, WarmUp: api.StageRuns{Cached: 1}, TrainChunk: api.StageRuns{Ran: 1, Cached: 1}, EvaluateRun: api.StageRuns{Ran: 1}},
+}
+
+// TestStatusShowsStageRunsServedFromTheStore: status lists each stage's
+// finished runs, ran and cached, in its text and, per stage, in its JSON,
+// and watch -o json has the same.
+func TestStatusShowsStageRunsServedFromTheStore(t *testing.T) {
+	s := startStack(t)
+	s.startFake(t, s.spec(t, "status-cached", nil))
+	s.signal(t, "status-cached", signalProgress, cachedProgress)
+	var out string
+	eventually(t, func() string { return out }, func() bool {
+		_, out, _ = s.grlctl(t, "status", "status-cached")
+		return strings.Contains(out, "stage evaluate")
+	})
+	want := "status-cached: running, stage evaluate, chunk 2/2, steps 100/100; stage runs: deploy 1 cached, warm-up 1 cached, train-chunk 1 ran 1 cached, evaluate-run 1 ran\n"
+	if out != want {
+		t.Errorf("status:\n%q\nwant\n%q", out, want)
+	}
+
+	_, js, _ := s.grlctl(t, "status", "status-cached", "-o", "json")
+	var rec struct {
+		Stages map[string]api.StageRuns `json:"stages"`
+	}
+	if err := json.Unmarshal([]byte(js), &rec); err != nil {
+		t.Fatalf("status -o json: %v: %s", err, js)
+	}
+	wantStages := map[string]api.StageRuns{
+		api.StageNameDeploy: {Cached: 1}, api.StageNameWarmUp: {Cached: 1}, api.StageNameTrainChunk: {Ran: 1, Cached: 1},
+		api.StageNameEvaluateRun: {Ran: 1}, api.StageNameReport: {},
+	}
+	if !maps.Equal(rec.Stages, wantStages) {
+		t.Errorf("status -o json stages %v, want %v", rec.Stages, wantStages)
+	}
+	s.signal(t, "status-cached", signalFinish, "")
+	_, watched, _ := s.grlctl(t, "watch", "status-cached", "-o", "json")
+	recs := jsonLines(t, watched)
+	if got := recs[len(recs)-1]["stages"]; !reflect.DeepEqual(got, map[string]any{
+		"deploy": map[string]any{"ran": 0.0, "cached": 1.0}, "warm-up": map[string]any{"ran": 0.0, "cached": 1.0},
+		"train-chunk": map[string]any{"ran": 1.0, "cached": 1.0}, "evaluate-run": map[string]any{"ran": 1.0, "cached": 0.0},
+		"report": map[string]any{"ran": 0.0, "cached": 0.0},
+	}) {
+		t.Errorf("watch -o json stages %v", got)
+	}
+}
+
+func TestStageRunsText(t *testing.T) {
+	for _, tc := range []struct {
+		runs api.StageRunCounts
+		want string
+	}{
+		{api.StageRunCounts{}, ""},
+		{cachedProgress.Runs, "deploy 1 cached, warm-up 1 cached, train-chunk 1 ran 1 cached, evaluate-run 1 ran"},
+		{api.StageRunCounts{Report: api.StageRuns{Ran: 1}}, "report 1 ran"},
+	} {
+		if got := stageRunsText(tc.runs); got != tc.want {
+			t.Errorf("stageRunsText(%+v) = %q, want %q", tc.runs, got, tc.want)
+		}
 	}
 }

@@ -23,6 +23,9 @@ type experimentState struct {
 // run time, so the other stages are left out of the estimate).
 func (s *experimentState) chunksDone(ctx workflow.Context, res api.TrainWorkflowResult, chunkSteps int) {
 	p := &s.progress
+	for _, c := range res.History {
+		p.Runs.Add(api.StageNameTrainChunk, c.Cached)
+	}
 	p.Chunk += len(res.History)
 	p.Steps += res.Final.Step
 	if res.Final.Step == 0 {
@@ -50,7 +53,10 @@ func (s *experimentState) chunksDone(ctx workflow.Context, res api.TrainWorkflow
 // chunks and steps of the agents whose TrainWorkflow has finished (the
 // parent cannot query its children from workflow code, so counts advance
 // per agent; query a TrainWorkflow child, ID <experiment>-train-<agent>,
-// for finer progress). Every stage's error names the stage.
+// for finer progress), and how many runs of each stage have finished and
+// how many of those were served from the store instead of run (training's
+// counted per agent and evaluation's all at once, as their child workflows
+// finish). Every stage's error names the stage.
 func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result api.ExperimentResult, err error) {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
 	logger := workflow.GetLogger(ctx)
@@ -85,6 +91,7 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	if err != nil {
 		return result, fmt.Errorf("deploy: %w", err)
 	}
+	st.progress.Runs.Add(api.StageNameDeploy, deployed.Cached)
 	// What the experiment has stored so far, for the manifest.
 	stored := api.ManifestInput{ExperimentID: id, Spec: spec}
 	if deployed.Spec.Key != "" {
@@ -122,15 +129,18 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	// Warm up.
 	if s.WarmUp.Duration != 0 {
 		stage.set(ctx, api.StageWarmUp)
-		if _, err := executeWarmUp(ctx, api.WarmUpInput{ExperimentID: id, Spec: spec}); err != nil {
+		warm, err := executeWarmUp(ctx, api.WarmUpInput{ExperimentID: id, Spec: spec})
+		if err != nil {
 			return result, fmt.Errorf("warm-up: %w", err)
 		}
+		st.progress.Runs.Add(api.StageNameWarmUp, warm.Cached)
 	}
 
 	// Train every agent in parallel, one child workflow each.
 	stage.set(ctx, api.StageTrain)
 	st.trainStart = workflow.Now(ctx)
 	training, err := trainAgents(ctx, id, spec, agents, st)
+	clearCached(training, nil)
 	stored.Training = training
 	if err != nil {
 		return result, err
@@ -150,6 +160,10 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	}).Get(ctx, &eval); err != nil {
 		return result, fmt.Errorf("evaluate: %w", err)
 	}
+	for _, r := range eval.Runs {
+		st.progress.Runs.Add(api.StageNameEvaluateRun, r.Cached)
+	}
+	clearCached(nil, eval.Runs)
 	stored.Runs = eval.Runs
 
 	// Report.
@@ -158,6 +172,8 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	if err != nil {
 		return result, fmt.Errorf("write report: %w", err)
 	}
+	st.progress.Runs.Add(api.StageNameReport, report.Cached)
+	report.Cached = false
 	result.Report = report
 	stored.Report = &report
 
@@ -183,6 +199,21 @@ func ExperimentWorkflow(ctx workflow.Context, spec api.ExperimentSpec) (result a
 	}
 	stage.set(ctx, api.StageDone)
 	return result, nil
+}
+
+// clearCached clears the stage results' cache flags once the progress has
+// counted them: they say how a result was obtained, not what it is, and
+// the reports, the manifest and the inputs of later stages (whose cache
+// keys hash them) must not depend on it.
+func clearCached(training []api.TrainWorkflowResult, runs []api.EvaluateRunResult) {
+	for i := range training {
+		for j := range training[i].History {
+			training[i].History[j].Cached = false
+		}
+	}
+	for i := range runs {
+		runs[i].Cached = false
+	}
 }
 
 // trainAgents starts one TrainWorkflow per agent and waits for all of them,

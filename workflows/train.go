@@ -30,7 +30,8 @@ func chunkCount(spec *api.ExperimentSpec) int {
 // checkpoint. It continues as new (carrying NextChunk, Latest and History)
 // when the server suggests it or after maxChunksPerRun chunks, so its
 // history stays small however long training runs. It answers the progress
-// query with its own chunk and step counts.
+// query with its own chunk and step counts, and its chunks' run and cached
+// counts (those of earlier runs included, from the history it carries).
 func TrainWorkflow(ctx workflow.Context, in api.TrainWorkflowInput) (api.TrainWorkflowResult, error) {
 	a := in.Spec.Spec.Agent
 	chunks := chunkCount(&in.Spec)
@@ -46,6 +47,9 @@ func TrainWorkflow(ctx workflow.Context, in api.TrainWorkflowInput) (api.TrainWo
 	}
 	if n := len(in.History); n > 0 {
 		progress.LatestReward = in.History[n-1].MeanEpisodeReward
+	}
+	for _, c := range in.History {
+		progress.Runs.Add(api.StageNameTrainChunk, c.Cached)
 	}
 	if err := workflow.SetQueryHandler(ctx, api.ProgressQueryName, func() (api.Progress, error) {
 		return progress, nil
@@ -75,6 +79,7 @@ func TrainWorkflow(ctx workflow.Context, in api.TrainWorkflowInput) (api.TrainWo
 		progress.Chunk = in.NextChunk
 		progress.Steps = min(int64(in.NextChunk)*int64(a.ChunkSteps), int64(a.TotalSteps))
 		progress.LatestReward = res.MeanEpisodeReward
+		progress.Runs.Add(api.StageNameTrainChunk, res.Cached)
 
 		if in.NextChunk < chunks &&
 			(workflow.GetInfo(ctx).GetContinueAsNewSuggested() || (maxChunksPerRun > 0 && ran >= maxChunksPerRun)) {

@@ -56,8 +56,22 @@ type fakes struct {
 	calls   []string
 	evalIns []api.EvaluateRunInput
 	chunks  []api.TrainChunkInput
-	// manifests are WriteManifest's inputs.
+	// manifests are WriteManifest's inputs, reports WriteReport's and
+	// drifts WriteDrift's.
 	manifests []api.ManifestInput
+	reports   []api.ReportInput
+	drifts    []api.DriftInput
+	// cached, when set, says whether the activity's n-th call (from 0)
+	// was served from the store: its result's Cached.
+	cached func(activity string, n int) bool
+}
+
+// served records a call of the activity name and returns whether its
+// result is cached.
+func (f *fakes) served(name string) bool {
+	n := f.count(name)
+	f.record(name)
+	return f.cached != nil && f.cached(name, n)
 }
 
 func (f *fakes) record(name string) {
@@ -92,7 +106,7 @@ func (f *fakes) stages() []string {
 }
 
 func (f *fakes) trainChunk(_ context.Context, in api.TrainChunkInput) (api.TrainChunkResult, error) {
-	f.record(api.TrainChunkActivityName)
+	cached := f.served(api.TrainChunkActivityName)
 	f.mu.Lock()
 	f.chunks = append(f.chunks, in)
 	f.mu.Unlock()
@@ -100,6 +114,7 @@ func (f *fakes) trainChunk(_ context.Context, in api.TrainChunkInput) (api.Train
 	return api.TrainChunkResult{
 		Checkpoint:        api.CheckpointRef{Key: fmt.Sprintf("experiments/x/checkpoints/%s/%d.ckpt", in.Agent, step), SHA256: "ab", Size: 10, Step: step},
 		MeanEpisodeReward: float64(in.Chunk),
+		StageCache:        api.StageCache{Cached: cached},
 	}, nil
 }
 
@@ -137,29 +152,33 @@ func newEnv(t *testing.T, f *fakes, mockTrain bool) *testsuite.TestWorkflowEnvir
 
 	env.OnActivity(api.DeployAppActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in api.DeployInput) (api.DeployResult, error) {
-			f.record(api.DeployAppActivityName)
-			return api.DeployResult{Services: []string{"frontend"}}, nil
+			cached := f.served(api.DeployAppActivityName)
+			return api.DeployResult{Services: []string{"frontend"}, StageCache: api.StageCache{Cached: cached}}, nil
 		})
 	env.OnActivity(api.WarmUpActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ api.WarmUpInput) (api.WarmUpResult, error) {
-			f.record(api.WarmUpActivityName)
-			return api.WarmUpResult{Steps: 8}, nil
+			cached := f.served(api.WarmUpActivityName)
+			return api.WarmUpResult{Steps: 8, StageCache: api.StageCache{Cached: cached}}, nil
 		})
 	if mockTrain {
 		env.OnActivity(api.TrainChunkActivityName, mock.Anything, mock.Anything).Return(f.trainChunk)
 	}
 	env.OnActivity(api.EvaluateRunActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in api.EvaluateRunInput) (api.EvaluateRunResult, error) {
-			f.record(api.EvaluateRunActivityName)
+			cached := f.served(api.EvaluateRunActivityName)
 			f.mu.Lock()
 			f.evalIns = append(f.evalIns, in)
 			f.mu.Unlock()
-			return api.EvaluateRunResult{SeriesKey: "k", Metrics: api.RunMetrics{LatencyP95Ms: float64(in.Seed % 1000)}}, nil
+			return api.EvaluateRunResult{SeriesKey: "k", Metrics: api.RunMetrics{LatencyP95Ms: float64(in.Seed % 1000)},
+				StageCache: api.StageCache{Cached: cached}}, nil
 		})
 	env.OnActivity(api.WriteReportActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in api.ReportInput) (api.ReportResult, error) {
-			f.record(api.WriteReportActivityName)
-			return api.ReportResult{JSONKey: "r.json", Summary: fmt.Sprintf("%d runs", len(in.Runs))}, nil
+			cached := f.served(api.WriteReportActivityName)
+			f.mu.Lock()
+			f.reports = append(f.reports, in)
+			f.mu.Unlock()
+			return api.ReportResult{JSONKey: "r.json", Summary: fmt.Sprintf("%d runs", len(in.Runs)), StageCache: api.StageCache{Cached: cached}}, nil
 		})
 	env.OnActivity(api.CleanupActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ api.CleanupInput) error {
@@ -169,6 +188,9 @@ func newEnv(t *testing.T, f *fakes, mockTrain bool) *testsuite.TestWorkflowEnvir
 	env.OnActivity(api.WriteDriftActivityName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in api.DriftInput) (api.DriftResult, error) {
 			f.record(api.WriteDriftActivityName)
+			f.mu.Lock()
+			f.drifts = append(f.drifts, in)
+			f.mu.Unlock()
 			return api.DriftResult{Key: "drift.json", Summary: fmt.Sprintf("%d agents", len(in.Training))}, nil
 		})
 	env.OnActivity(api.WriteManifestActivityName, mock.Anything, mock.Anything).Return(
@@ -402,6 +424,82 @@ func TestProgressQueryDuringTraining(t *testing.T) {
 	require.NoError(t, v.Get(&end))
 	require.Equal(t, api.StageDone, end.Stage)
 	require.Equal(t, 10, end.Chunk)
+}
+
+// TestProgressCountsStagesRunAndServedFromTheStore: the progress query
+// counts, per stage, the runs that did the work and those whose output was
+// already stored (the results' Cached), and the flag goes no further: the
+// report's, the drift report's and the manifest's inputs carry none, so
+// that a rerun served from the store gives later stages the same input
+// (and so the same cache key) as the run that computed it.
+func TestProgressCountsStagesRunAndServedFromTheStore(t *testing.T) {
+	f := &fakes{cached: func(name string, n int) bool {
+		switch name {
+		case api.DeployAppActivityName, api.WriteReportActivityName:
+			return true
+		case api.TrainChunkActivityName:
+			return n < 3 // the first 3 of 5 chunks
+		case api.EvaluateRunActivityName:
+			return n%2 == 0 // runs 0, 2, 4 of 5
+		}
+		return false
+	}}
+	env := newEnv(t, f, true)
+	env.ExecuteWorkflow(api.ExperimentWorkflowName, testSpec())
+	require.NoError(t, env.GetWorkflowError())
+
+	v, err := env.QueryWorkflow(api.ProgressQueryName)
+	require.NoError(t, err)
+	var p api.Progress
+	require.NoError(t, v.Get(&p))
+	require.Equal(t, api.StageRunCounts{
+		Deploy:      api.StageRuns{Cached: 1},
+		WarmUp:      api.StageRuns{Ran: 1},
+		TrainChunk:  api.StageRuns{Ran: 2, Cached: 3},
+		EvaluateRun: api.StageRuns{Ran: 2, Cached: 3},
+		Report:      api.StageRuns{Cached: 1},
+	}, p.Runs)
+	require.Equal(t, api.StageRuns{Ran: 5, Cached: 8}, p.Runs.Total())
+
+	require.Len(t, f.reports, 1)
+	require.Len(t, f.drifts, 1)
+	require.Len(t, f.manifests, 1)
+	for _, training := range [][]api.TrainWorkflowResult{f.reports[0].Training, f.drifts[0].Training, f.manifests[0].Training} {
+		require.Len(t, training, 1)
+		for _, c := range training[0].History {
+			require.False(t, c.Cached, "a chunk result passed on still says it was cached")
+		}
+	}
+	for _, runs := range [][]api.EvaluateRunResult{f.reports[0].Runs, f.manifests[0].Runs} {
+		require.Len(t, runs, 5)
+		for _, r := range runs {
+			require.False(t, r.Cached, "a run result passed on still says it was cached")
+		}
+	}
+	require.False(t, f.manifests[0].Report.Cached)
+	require.False(t, f.drifts[0].Report.Cached)
+	var res api.ExperimentResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.False(t, res.Report.Cached)
+}
+
+// TestTrainProgressCountsCachedChunks: a TrainWorkflow's own progress
+// counts its chunks, those carried over from before it continued as new
+// included.
+func TestTrainProgressCountsCachedChunks(t *testing.T) {
+	f := &fakes{cached: func(_ string, n int) bool { return n == 0 }}
+	env := newEnv(t, f, true)
+	latest := api.CheckpointRef{Key: "k", Step: 200}
+	env.ExecuteWorkflow(api.TrainWorkflowName, api.TrainWorkflowInput{
+		ExperimentID: "x", Spec: testSpec(), Agent: "agent", NextChunk: 2, Latest: &latest,
+		History: []api.TrainChunkResult{{StageCache: api.StageCache{Cached: true}}, {}},
+	})
+	require.NoError(t, env.GetWorkflowError())
+	v, err := env.QueryWorkflow(api.ProgressQueryName)
+	require.NoError(t, err)
+	var p api.Progress
+	require.NoError(t, v.Get(&p))
+	require.Equal(t, api.StageRunCounts{TrainChunk: api.StageRuns{Ran: 3, Cached: 2}}, p.Runs)
 }
 
 func TestEvaluateRunsFullMatrixWithPairedSeeds(t *testing.T) {

@@ -27,6 +27,7 @@ type DeployResult struct {
 	Edges    int      `json:"edges"`
 	// Spec is where the deployed spec is stored, with its checksum.
 	Spec ObjectRef `json:"spec"`
+	StageCache
 }
 
 // ObjectRef names a stored object and its SHA-256.
@@ -46,6 +47,7 @@ type WarmUpInput struct {
 type WarmUpResult struct {
 	Steps        int     `json:"steps"`
 	LatencyP95Ms float64 `json:"latencyP95Ms"`
+	StageCache
 }
 
 // TrainChunkInput is one chunk of training for one agent.
@@ -70,6 +72,7 @@ type TrainChunkResult struct {
 	PolicyLoss        float64       `json:"policyLoss"`
 	ValueLoss         float64       `json:"valueLoss"`
 	Entropy           float64       `json:"entropy"`
+	StageCache
 }
 
 // TrainWorkflowInput trains one agent from Next chunk on; continue-as-new
@@ -154,6 +157,7 @@ type EvaluateRunResult struct {
 	SeriesKey     string     `json:"seriesKey"`
 	SHA256        string     `json:"sha256"`
 	Metrics       RunMetrics `json:"metrics"`
+	StageCache
 }
 
 // EvaluateWorkflowInput is the evaluation matrix.
@@ -184,6 +188,7 @@ type ReportResult struct {
 	MarkdownKey    string `json:"markdownKey"`
 	MarkdownSHA256 string `json:"markdownSha256,omitempty"`
 	Summary        string `json:"summary"`
+	StageCache
 }
 
 // CleanupInput is the input of Cleanup.
