@@ -424,9 +424,13 @@ func TestStageJobRunsAStageOnTheControlPlane(t *testing.T) {
 	// The activity deletes the finished Job; the garbage collector its pod.
 	e.waitGone(t, job)
 
-	// The same run again: its output is stored, so no Job.
+	if r.out.Cached {
+		t.Error("the run says it was served from the store")
+	}
+	// The same run again: its output is stored, so no Job, and the result
+	// says it was served from the store.
 	again := waitResult(t, e.start(context.Background(), in))
-	if again.err != nil || again.out.SHA256 != want.SHA256 {
+	if again.err != nil || again.out.SHA256 != want.SHA256 || !again.out.Cached {
 		t.Fatalf("rerun: %+v, %v", again.out, again.err)
 	}
 	if jobs, err := e.kube.BatchV1().Jobs(e.ns).List(t.Context(), metav1.ListOptions{}); err != nil || len(jobs.Items) != 0 {
