@@ -356,11 +356,13 @@ func TestDeployApp(t *testing.T) {
 		t.Fatalf("err = %v, want a non-retryable %s application error", err, api.ErrTypeInvalidSpec)
 	}
 
+	// A spec that skipped validation (k8s mode without its block) is
+	// refused by the stage, not half-run.
 	k8s := spec
 	k8s.Spec.Cluster.Mode = api.ModeK8s
 	_, err = e.ExecuteActivity(api.WarmUpActivityName, api.WarmUpInput{ExperimentID: testID, Spec: k8s})
-	if !errors.As(err, &ae) || ae.Type() != ErrTypeNotImplemented || !ae.NonRetryable() {
-		t.Fatalf("k8s warm-up err = %v, want a non-retryable %s application error", err, ErrTypeNotImplemented)
+	if !errors.As(err, &ae) || ae.Type() != api.ErrTypeInvalidSpec || !ae.NonRetryable() || !strings.Contains(err.Error(), "cluster.k8s") {
+		t.Fatalf("k8s warm-up without cluster.k8s: err = %v, want a non-retryable %s application error naming cluster.k8s", err, api.ErrTypeInvalidSpec)
 	}
 }
 

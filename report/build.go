@@ -209,6 +209,11 @@ func summary(r *Report) string {
 			if c.Scenario != b.Scenario || (c.Metric != MetricCost && c.Metric != MetricSLOViolation) {
 				continue
 			}
+			if c.N < 2 {
+				parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (one seed: no interval or test; run more repetitions).",
+					c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff))
+				continue
+			}
 			parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (95 %% CI %.4g to %.4g, n %d, p %.3g).",
 				c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff, c.CI95Low, c.CI95High, c.N, c.PValue))
 		}

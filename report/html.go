@@ -121,7 +121,7 @@ Means with 95 % confidence intervals (Student's t) over the valid test runs; val
 <td>{{if .Valid}}yes{{else}}<span class="invalid">no</span>{{range .Invalid}}<br>{{.}}{{end}}{{end}}</td>
 {{- $c := .}}
 {{- range $metrics}}
-<td class="num">{{with stat $c.Metrics .}}{{num .Mean}}<br><span class="ci">[{{num .CI95Low}}, {{num .CI95High}}]</span> <span class="n">n={{.N}}</span>{{else}}–{{end}}</td>
+<td class="num">{{with stat $c.Metrics .}}{{num .Mean}}<br>{{if ge .N 2}}<span class="ci">[{{num .CI95Low}}, {{num .CI95High}}]</span> {{end}}<span class="n">n={{.N}}</span>{{else}}–{{end}}</td>
 {{- end}}
 </tr>
 {{- end}}
@@ -157,7 +157,7 @@ Means with 95 % confidence intervals (Student's t) over the valid test runs; val
 <thead><tr><th>agent</th><th>baseline</th><th>scenario</th><th>metric</th><th>n</th><th>mean difference [95 % CI]</th><th>p-value</th></tr></thead>
 <tbody>
 {{- range .Comparisons}}
-<tr><td>{{.Agent}}</td><td>{{.Baseline}}</td><td>{{.Scenario}}</td><td>{{.Metric}}</td><td class="num">{{.N}}</td><td class="num">{{num .MeanDiff}} <span class="ci">[{{num .CI95Low}}, {{num .CI95High}}]</span></td><td class="num">{{num .PValue}}</td></tr>
+<tr><td>{{.Agent}}</td><td>{{.Baseline}}</td><td>{{.Scenario}}</td><td>{{.Metric}}</td><td class="num">{{.N}}</td><td class="num">{{num .MeanDiff}}{{if ge .N 2}} <span class="ci">[{{num .CI95Low}}, {{num .CI95High}}]</span>{{end}}</td><td class="num">{{if ge .N 2}}{{num .PValue}}{{else}}n/a{{end}}</td></tr>
 {{- end}}
 </tbody>
 </table>

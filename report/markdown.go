@@ -12,8 +12,12 @@ import (
 var TableMetrics = []string{MetricCost, MetricSLOViolation, MetricLatencyP95, MetricErrorRate, MetricScalingActions, MetricRecoveryTime, MetricTotalReward}
 
 func fmtStat(s Stat) string {
-	if s.N == 0 {
+	switch s.N {
+	case 0:
 		return "n/a"
+	case 1:
+		// One run has no interval; [x, x] would claim certainty.
+		return fmt.Sprintf("%.4g", s.Mean)
 	}
 	return fmt.Sprintf("%.4g [%.4g, %.4g]", s.Mean, s.CI95Low, s.CI95High)
 }
@@ -90,6 +94,10 @@ func Markdown(r *Report) string {
 	if len(r.Comparisons) > 0 {
 		b.WriteString("\n## Agents vs the best HPA (paired by seed, test runs)\n\n| scenario | agent | baseline | metric | n | mean diff [95 % CI] | p |\n|---|---|---|---|---|---|---|\n")
 		for _, c := range r.Comparisons {
+			if c.N < 2 {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.4g | n/a |\n", c.Scenario, c.Agent, c.Baseline, c.Metric, c.N, c.MeanDiff)
+				continue
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.4g [%.4g, %.4g] | %.3g |\n", c.Scenario, c.Agent, c.Baseline, c.Metric, c.N, c.MeanDiff, c.CI95Low, c.CI95High, c.PValue)
 		}
 	}

@@ -35,10 +35,11 @@ func Summarize(xs []float64) Stat {
 // Paired compares a against b, paired by index (the same seed): the
 // differences a[i]-b[i], their mean, standard deviation and 95 %
 // confidence interval, and the paired t test's statistic and two-sided
-// p-value. When the differences have no spread, or there is only one
-// pair, there is no t statistic: T is 0 and PValue is 0 if the mean
-// difference is not zero (a certain difference) and 1 if it is. a and b
-// must have the same length.
+// p-value. With fewer than two pairs there is no test: T is 0 and PValue
+// 1 (one pair is no evidence of a difference). When the differences have
+// no spread there is no t statistic either: T is 0 and PValue is 0 if the
+// mean difference is not zero (every pair differs by the same amount) and
+// 1 if it is. a and b must have the same length.
 func Paired(a, b []float64) Comparison {
 	d := make([]float64, len(a))
 	for i := range a {
@@ -47,8 +48,8 @@ func Paired(a, b []float64) Comparison {
 	s := Summarize(d)
 	c := Comparison{N: s.N, MeanDiff: s.Mean, StdDiff: s.Std, CI95Low: s.CI95Low, CI95High: s.CI95High, PValue: 1}
 	switch {
-	case s.N == 0:
-	case s.N == 1 || s.Std == 0:
+	case s.N < 2:
+	case s.Std == 0:
 		if s.Mean != 0 {
 			c.PValue = 0
 		}
