@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +20,6 @@ import (
 	"github.com/grlscaler/grlscaler/envs/app"
 	"github.com/grlscaler/grlscaler/envs/k8s"
 	"github.com/grlscaler/grlscaler/envs/k8s/manifests"
-	"github.com/grlscaler/grlscaler/envs/sim"
 	"github.com/grlscaler/grlscaler/loadtest"
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
@@ -52,39 +49,16 @@ func connectKube(_ context.Context, k *api.K8s) (kubernetes.Interface, metricscl
 	return k8s.NewClients(cfg)
 }
 
-// LoadRunnerFor returns the Locust runner a spec's load.locust.runner
-// names; kube is the experiment's cluster. Nil means defaultLoadRunner.
-type LoadRunnerFor func(ctx context.Context, spec *api.ExperimentSpec, kube kubernetes.Interface) (loadtest.Runner, error)
+// LoadRunnerFor returns the Locust runner of kind (an api.Locust* name)
+// for an experiment. Nil means the real runners: a local Locust, the load
+// agent at M1_HOST, or Jobs in the app's namespace.
+type LoadRunnerFor func(ctx context.Context, spec *api.ExperimentSpec, kind string) (loadtest.Runner, error)
 
-// localLoad is the worker's local Locust runner, made on first use: its
-// jobs' records live in one directory so that a restarted worker finds
-// the jobs a retried activity asks for again.
+// localLoad is the process's local Locust runner (see localLocust).
 var localLoad = struct {
 	sync.Mutex
 	r *loadtest.LocalRunner
 }{}
-
-func defaultLoadRunner(_ context.Context, spec *api.ExperimentSpec, kube kubernetes.Interface) (loadtest.Runner, error) {
-	lc := spec.Spec.Load.Locust
-	switch lc.Runner {
-	case api.LocustLocal:
-		localLoad.Lock()
-		defer localLoad.Unlock()
-		if localLoad.r == nil {
-			r, err := loadtest.NewLocalRunner(filepath.Join(os.TempDir(), "grlscaler-locust"), loadtest.LocalOptions{})
-			if err != nil {
-				return nil, fmt.Errorf("local locust runner: %w", err)
-			}
-			localLoad.r = r
-		}
-		return localLoad.r, nil
-	case api.LocustRemote:
-		return loadtest.NewRemoteRunnerFromEnv(os.Getenv)
-	case api.LocustKubernetes:
-		return loadtest.NewKubernetesJobRunner(kube, loadtest.KubernetesOptions{Namespace: spec.Spec.Cluster.K8s.Namespace})
-	}
-	return nil, invalidSpec("load.locust.runner: unknown runner %q", lc.Runner)
-}
 
 // kubeApp is an experiment's app on its cluster.
 type kubeApp struct {
@@ -167,64 +141,6 @@ func (a *Activities) deployK8s(ctx context.Context, spec *api.ExperimentSpec) (a
 	return api.DeployResult{Services: ka.app.ServiceNames(), Edges: len(ka.app.Edges())}, nil
 }
 
-// load is a Locust job an activity runs on the cluster for the length of
-// its work.
-type loadJob struct {
-	runner loadtest.Runner
-	handle loadtest.Handle
-	cancel context.CancelFunc
-}
-
-// startLoad starts the scenario's Locust job, named so that a retried
-// activity finds the job its earlier attempt started instead of doubling
-// the load. The job lasts d (the scenario's shape stretched to it) and
-// stops when the activity ends.
-func (a *Activities) startLoad(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp, name, scenario string, d time.Duration) (*loadJob, error) {
-	sc, err := sim.ScenarioFor(ka.app, scenario)
-	if err != nil {
-		return nil, invalidSpec("scenario %q: %w", scenario, err)
-	}
-	if d <= 0 {
-		d = sc.Duration
-	}
-	job, err := loadtest.NewJob(sc.WithDuration(d), ka.app, spec.Spec.Load.Locust.Host, loadtest.GenerateOptions{
-		SampleInterval: spec.Spec.Cluster.StepPeriod.Std(),
-	})
-	if err != nil {
-		return nil, invalidSpec("load %s: %w", scenario, err)
-	}
-	job.Name, job.Scenario = name, scenario
-	runnerFor := a.LoadRunners
-	if runnerFor == nil {
-		runnerFor = defaultLoadRunner
-	}
-	r, err := runnerFor(ctx, spec, ka.kube)
-	if err != nil {
-		return nil, fmt.Errorf("load runner: %w", err)
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	h, err := r.Start(lctx, job)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("start load %s (%s): %w", name, scenario, err)
-	}
-	logger(ctx).Info("load started", "job", name, "scenario", scenario, "duration", d.String(), "id", h.ID)
-	return &loadJob{runner: r, handle: h, cancel: cancel}, nil
-}
-
-// stop ends the job and returns its results when it has any.
-func (l *loadJob) stop(ctx context.Context) (*loadtest.Results, error) {
-	defer l.cancel()
-	if _, err := l.runner.Stop(ctx, l.handle); err != nil && !errors.Is(err, loadtest.ErrNotFound) {
-		return nil, fmt.Errorf("stop load: %w", err)
-	}
-	res, err := l.runner.Results(ctx, l.handle)
-	if err != nil {
-		return nil, fmt.Errorf("load results: %w", err)
-	}
-	return res, nil
-}
-
 // loadJobName is a DNS-1123 name unique to the experiment and the work.
 func loadJobName(id string, parts ...string) string {
 	return jobLabel("load", append([]string{id}, parts...)...)
@@ -261,18 +177,20 @@ func (a *Activities) warmUpK8s(ctx context.Context, in api.WarmUpInput) (api.War
 	if err != nil {
 		return api.WarmUpResult{}, err
 	}
-	ld, err := a.startLoad(ctx, spec, ka, loadJobName(in.ExperimentID, "warmup"), spec.Spec.Load.TrainingScenario, d+2*time.Minute)
-	if err != nil {
-		return api.WarmUpResult{}, err
-	}
-	defer func() { _, _ = ld.stop(context.WithoutCancel(ctx)) }()
+	ld := a.startLoad(ctx, spec, in.ExperimentID, spec.Spec.Load.TrainingScenario, d, "warmup")
+	defer ld.stop()
 	period := spec.Spec.Cluster.StepPeriod.Std()
 	start := time.Now()
 	steps := 0
 	var last *k8s.Observation
 	var why string
-	for {
-		if err := sleepCtx(ctx, period); err != nil {
+	// Observe while the load runs; warm means the last observation before
+	// its end had everything.
+	for time.Since(start) < d {
+		if err := sleepCtx(ctx, min(period, d-time.Since(start))); err != nil {
+			return api.WarmUpResult{}, fmt.Errorf("warm up %s: %w", in.ExperimentID, err)
+		}
+		if err := ld.failed(); err != nil {
 			return api.WarmUpResult{}, fmt.Errorf("warm up %s: %w", in.ExperimentID, err)
 		}
 		steps++
@@ -283,13 +201,12 @@ func (a *Activities) warmUpK8s(ctx context.Context, in api.WarmUpInput) (api.War
 			last, why = o, notWarm(o, spec.Spec.Cluster.K8s.Linkerd != string(k8s.LinkerdDisabled))
 		}
 		heartbeat(ctx, map[string]any{"steps": steps, "waiting": why})
-		elapsed := time.Since(start)
-		if elapsed >= d && why == "" {
-			break
-		}
-		if elapsed >= d+2*time.Minute {
-			return api.WarmUpResult{}, fmt.Errorf("warm up %s: metrics not available %s after the warm-up: %s", in.ExperimentID, elapsed-d, why)
-		}
+	}
+	if why != "" {
+		return api.WarmUpResult{}, fmt.Errorf("warm up %s: after %s of load the metrics are not all there: %s", in.ExperimentID, d, why)
+	}
+	if _, err := ld.wait(ctx); err != nil {
+		return api.WarmUpResult{}, fmt.Errorf("warm up %s: %w", in.ExperimentID, err)
 	}
 	logger(ctx).Info("warm-up done", "steps", steps, "rps", last.RPS, "p95Ms", last.LatencyP95Ms)
 	return api.WarmUpResult{Steps: steps, LatencyP95Ms: finite(last.LatencyP95Ms)}, nil
@@ -331,9 +248,17 @@ type heartbeatEnv struct {
 	envs.Env
 	ctx   context.Context
 	steps int
+	// loadEnded, when set, says whether the load the agent trains under
+	// has ended: training on without it would learn an idle app.
+	loadEnded func() error
 }
 
 func (h *heartbeatEnv) Step(act envs.Action) (envs.StepResult, error) {
+	if h.loadEnded != nil {
+		if err := h.loadEnded(); err != nil {
+			return envs.StepResult{}, err
+		}
+	}
 	r, err := h.Env.Step(act)
 	h.steps++
 	heartbeat(h.ctx, map[string]any{"envSteps": h.steps})
@@ -341,7 +266,7 @@ func (h *heartbeatEnv) Step(act envs.Action) (envs.StepResult, error) {
 }
 
 // k8sTrainingEnv is the training environment on the cluster.
-func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp) (envs.Env, error) {
+func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp) (*heartbeatEnv, error) {
 	reward, err := rewardConfig(spec, ka.app)
 	if err != nil {
 		return nil, err
@@ -380,12 +305,9 @@ func (a *Activities) chunkEnv(ctx context.Context, in api.TrainChunkInput) (envs
 	}
 	start := func() (func(), error) {
 		d := 2*time.Duration(in.Steps)*spec.Spec.Cluster.StepPeriod.Std() + 5*time.Minute
-		name := loadJobName(in.ExperimentID, "train", in.Agent, strconv.Itoa(in.Chunk))
-		ld, err := a.startLoad(ctx, spec, ka, name, spec.Spec.Load.TrainingScenario, d)
-		if err != nil {
-			return nil, err
-		}
-		return func() { _, _ = ld.stop(context.WithoutCancel(ctx)) }, nil
+		ld := a.startLoad(ctx, spec, in.ExperimentID, spec.Spec.Load.TrainingScenario, d, "train", in.Agent, strconv.Itoa(in.Chunk))
+		env.loadEnded = ld.ended
+		return ld.stop, nil
 	}
 	return env, start, nil
 }

@@ -4,28 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/grlscaler/grlscaler/envs"
 	"github.com/grlscaler/grlscaler/envs/k8s"
 	"github.com/grlscaler/grlscaler/envs/sim"
 	"github.com/grlscaler/grlscaler/infra/objstore"
-	"github.com/grlscaler/grlscaler/loadtest"
 	"github.com/grlscaler/grlscaler/model"
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
-
-// LocustResultsKey is where an evaluation run on a cluster keeps its Locust
-// results: beside the series, <series>.locust.json.
-func LocustResultsKey(seriesKey string) string {
-	return strings.TrimSuffix(seriesKey, ".csv") + ".locust.json"
-}
 
 // k8sController is what drives replicas during a run on a cluster: a
 // decision function called after each observation (nil for the HPA,
@@ -180,47 +171,33 @@ func (a *Activities) evaluateRunK8s(ctx context.Context, in api.EvaluateRunInput
 
 	sloMs := float64(spec.Spec.Evaluation.SLO.Std()) / float64(time.Millisecond)
 	var m api.RunMetrics
-	var results *loadtest.Results
+	var load api.LoadResult
 	if invalid == "" {
 		duration := spec.Spec.Load.Duration.Std()
-		name := loadJobName(in.ExperimentID, "eval", in.Controller.Name, in.Scenario, in.Split, strconv.Itoa(in.Repetition))
-		ld, err := a.startLoad(ctx, spec, ka, name, in.Scenario, duration)
+		ld := a.startLoad(ctx, spec, in.ExperimentID, in.Scenario, duration, "eval", in.Controller.Name, in.Scenario, in.Split, strconv.Itoa(in.Repetition))
+		m, err = a.measure(ctx, ka, ctrl, track, w, duration, period, sloMs, ld.failed)
 		if err != nil {
+			ld.stop()
 			return api.EvaluateRunResult{}, fmt.Errorf("%s: %w", what, err)
 		}
-		m, err = a.measure(ctx, ka, ctrl, track, w, duration, period, sloMs)
-		res, lerr := ld.stop(context.WithoutCancel(ctx))
-		if err != nil {
+		// The load lasts as long as the measurement: wait for Locust's
+		// results, whose percentiles are over every request of the run.
+		if load, err = ld.wait(ctx); err != nil {
 			return api.EvaluateRunResult{}, fmt.Errorf("%s: %w", what, err)
 		}
-		if lerr != nil {
-			log.Warn("no Locust results; latency percentiles are the steps' means", "error", lerr)
-		} else {
-			results = res
+		if load.Requests > 0 {
+			m.LatencyP50Ms, m.LatencyP95Ms, m.LatencyP99Ms = load.LatencyP50Ms, load.LatencyP95Ms, load.LatencyP99Ms
+			m.ErrorRate = float64(load.Failures) / float64(load.Requests)
 		}
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
 		return api.EvaluateRunResult{}, fmt.Errorf("%s: %w", what, err)
 	}
-	if results != nil && results.Total.Requests > 0 {
-		// Locust's own percentiles are over every request of the run.
-		m.LatencyP50Ms, m.LatencyP95Ms, m.LatencyP99Ms = results.Total.P50, results.Total.P95, results.Total.P99
-		m.ErrorRate = results.Total.FailureRate
-	}
 	key := SeriesKey(spec, in.ExperimentID, in.Controller.Name, in.Scenario, in.Split, in.Repetition)
 	store, err := a.storeFor(ctx, spec)
 	if err != nil {
 		return api.EvaluateRunResult{}, fmt.Errorf("%s: %w", what, err)
-	}
-	if results != nil {
-		data, err := json.Marshal(results)
-		if err != nil {
-			return api.EvaluateRunResult{}, fmt.Errorf("%s: encode Locust results: %w", what, err)
-		}
-		if _, err := objstore.PutVerified(ctx, store, LocustResultsKey(key), data); err != nil {
-			return api.EvaluateRunResult{}, fmt.Errorf("%s: store Locust results: %w", what, err)
-		}
 	}
 	info, err := objstore.PutVerified(ctx, store, key, buf.Bytes())
 	if err != nil {
@@ -231,7 +208,7 @@ func (a *Activities) evaluateRunK8s(ctx context.Context, in api.EvaluateRunInput
 	}
 	sc, _ := sim.ScenarioFor(ka.app, in.Scenario)
 	m.RecoveryTimeS = finite(recoveryTime(track.times, track.p95Ms, sloMs, loadIncreases(sc.WithDuration(spec.Spec.Load.Duration.Std()))))
-	log.Info("evaluation run done", "controller", in.Controller.Name, "scenario", in.Scenario, "repetition", in.Repetition, "split", in.Split, "steps", track.steps, "key", key)
+	log.Info("evaluation run done", "controller", in.Controller.Name, "scenario", in.Scenario, "repetition", in.Repetition, "split", in.Split, "steps", track.steps, "key", key, "locust", load.ResultsKey)
 	return api.EvaluateRunResult{
 		Controller: in.Controller.Name, Scenario: in.Scenario, Repetition: in.Repetition, Split: in.Split, Seed: in.Seed,
 		Valid: invalid == "", InvalidReason: invalid,
@@ -243,7 +220,7 @@ func (a *Activities) evaluateRunK8s(ctx context.Context, in api.EvaluateRunInput
 // after each observation, writes a series row per step and returns the
 // run's metrics (latency percentiles as request-weighted means of the
 // steps', which Locust's totals replace when there are any).
-func (a *Activities) measure(ctx context.Context, ka *kubeApp, ctrl *k8sController, track *runTracker, w *csv.Writer, duration, period time.Duration, sloMs float64) (api.RunMetrics, error) {
+func (a *Activities) measure(ctx context.Context, ka *kubeApp, ctrl *k8sController, track *runTracker, w *csv.Writer, duration, period time.Duration, sloMs float64, loadFailed func() error) (api.RunMetrics, error) {
 	steps := int(duration / period)
 	if steps < 1 {
 		return api.RunMetrics{}, invalidSpec("load.duration %s is shorter than one step (%s)", duration, period)
@@ -256,6 +233,9 @@ func (a *Activities) measure(ctx context.Context, ka *kubeApp, ctrl *k8sControll
 	start := time.Now()
 	for step := 1; step <= steps; step++ {
 		if err := sleepCtx(ctx, time.Until(start.Add(time.Duration(step)*period))); err != nil {
+			return api.RunMetrics{}, err
+		}
+		if err := loadFailed(); err != nil {
 			return api.RunMetrics{}, err
 		}
 		o, err := ka.cluster.Observe(ctx)

@@ -301,6 +301,8 @@ func (a *Activities) RunStageFromStore(ctx context.Context, stage, inKey, outKey
 		out, err = decodeAndRun(ctx, data, a.EvaluateRun)
 	case api.StageNameReport:
 		out, err = decodeAndRun(ctx, data, a.WriteReport)
+	case api.StageNameLoad:
+		out, err = decodeAndRun(ctx, data, a.runLoad)
 	default:
 		return a.finishStage(ctx, outKey, StageExitInvalid, fmt.Errorf("unknown stage %q (valid: %s)", stage, strings.Join(api.StageNames, ", ")))
 	}

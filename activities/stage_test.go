@@ -16,6 +16,7 @@ func TestEveryStageResultCanSayItWasCached(t *testing.T) {
 		api.StageNameTrainChunk:  &api.TrainChunkResult{},
 		api.StageNameEvaluateRun: &api.EvaluateRunResult{},
 		api.StageNameReport:      &api.ReportResult{},
+		api.StageNameLoad:        &api.LoadResult{},
 	}
 	if len(results) != len(api.StageNames) {
 		t.Fatalf("%d results for stages %v", len(results), api.StageNames)

@@ -197,7 +197,7 @@ func stageRunsText(c api.StageRunCounts) string {
 			counts = append(counts, fmt.Sprintf("%d cached", r.Cached))
 		}
 		if len(counts) > 0 {
-			parts = append(parts, api.StageNames[i]+" "+strings.Join(counts, " "))
+			parts = append(parts, api.CountedStageNames[i]+" "+strings.Join(counts, " "))
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -444,6 +444,11 @@ func malformed(t testing.TB) []struct {
 	d = strings.Replace(d, "trainingScenario: peak", "trainingScenario: peak\n    locust: {runner: ssh}", 1)
 	add("unknown locust runner", d, wantErr{loc(t, d, "runner: ssh"), "spec.load.locust.runner", "valid: local, kubernetes, remote"})
 
+	d = edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: k8s, k8s: {namespace: ob, prometheusURL: http://prometheus:9090}}")
+	d = strings.Replace(d, "trainingScenario: peak", "trainingScenario: peak\n    locust: {runner: remote}", 1)
+	d += "  execution: {stageRunners: {load: kubernetes}}\n"
+	add("locust elsewhere than the kubernetes load stage's Job", d, wantErr{loc(t, d, "runner: remote"), "spec.load.locust.runner", "a Job of the Locust image"})
+
 	d = edit(t, "{name: hpa-cpu-50,", "{name: agent,")
 	add("duplicate controller names", d, wantErr{loc(t, d, "name: agent, type: hpa"), "spec.evaluation.controllers[1].name", "names must be unique"})
 

@@ -275,6 +275,11 @@ func (v *validator) spec(s *api.Spec) {
 			v.add(p, "unknown runner %s (valid: %s)", quote(r), strings.Join(runners, ", "))
 		}
 	}
+	// The kubernetes runner runs the load stage as a Job of the Locust
+	// image: there is no other place for Locust to run then.
+	if l := s.Load.Locust; l != nil && l.Runner != api.LocustKubernetes && s.Execution.RunnerFor(api.StageNameLoad) == api.StageRunnerKubernetes {
+		v.add("spec.load.locust.runner", "is %s, but the load stage's runner is kubernetes (a Job of the Locust image); use kubernetes, or set execution.stageRunners.load to inprocess or subprocess", quote(l.Runner))
+	}
 }
 
 // Heartbeat timeouts below 5s would retry chunks whose worker is merely

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/grlscaler/grlscaler/envs/app"
+	"github.com/grlscaler/grlscaler/loadtest"
 	"github.com/grlscaler/grlscaler/envs/k8s/manifests"
 )
 
@@ -303,6 +305,47 @@ func workerRequests(t *testing.T, a *app.App, ns string) []request {
 		t.Fatal(err)
 	}
 	if err := c.DeleteHPAs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The load stage's default: Locust as a Job in the app's namespace.
+	locust, err := loadtest.NewKubernetesJobRunner(fc.kube, loadtest.KubernetesOptions{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "http://frontend." + ns + ".svc.cluster.local:80"
+	if a.Name == "redis" {
+		host = "redis://redis-leader." + ns + ".svc.cluster.local:6379"
+	}
+	h, err := locust.Start(ctx, loadtest.Job{Name: "load-rbac", App: a.Name, Locustfile: []byte("# locustfile"), Host: host, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Locust ran to its end: the runner reads the results from its pod's log.
+	job, err := fc.kube.BatchV1().Jobs(ns).Get(ctx, h.ID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Conditions = append(job.Status.Conditions, batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue})
+	if err := fc.kube.Tracker().Update(batchv1.SchemeGroupVersion.WithResource("jobs"), job, ns, metav1.UpdateOptions{FieldManager: "kube-controller-manager"}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: h.ID + "-x", Namespace: ns, Labels: map[string]string{loadtest.LabelLoadJob: h.ID}}}
+	if err := fc.kube.Tracker().Create(podsGVR, pod, ns, metav1.CreateOptions{FieldManager: "kube-controller-manager"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locust.Status(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locust.Stop(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = locust.Results(ctx, h)
+	// A load stopped before its end (a training chunk's) is deleted.
+	h2, err := locust.Start(ctx, loadtest.Job{Name: "load-rbac-2", App: a.Name, Locustfile: []byte("# locustfile"), Host: host, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locust.Stop(ctx, h2); err != nil {
 		t.Fatal(err)
 	}
 	return append(rc.requests(fc.kube.Actions()), rc.requests(mc.Actions())...)

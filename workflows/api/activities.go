@@ -303,3 +303,41 @@ type SweepResult struct {
 	// Failed names the experiments that failed; the others still ran.
 	Failed []string `json:"failed,omitempty"`
 }
+
+// LoadInput is one run of the load stage: Locust sending the scenario's
+// load to the app for Duration. The stage runs beside the stage that
+// needs the load (warm-up, a training chunk, an evaluation run), through
+// the runner execution.stageRunners.load names: in the worker's process
+// or as `grlctl stage load` in a child process, either of which drives
+// Locust through load.locust.runner; or, with the kubernetes runner, as a
+// Job whose container is the Locust image itself.
+type LoadInput struct {
+	ExperimentID string         `json:"experimentId"`
+	Spec         ExperimentSpec `json:"spec"`
+	// Name is the Locust job's name, a DNS-1123 label unique to the
+	// experiment, the work and the activity attempt: a retried attempt
+	// gets fresh load, never the finished job of an earlier one.
+	Name     string   `json:"name"`
+	Scenario string   `json:"scenario"`
+	Duration Duration `json:"duration"`
+}
+
+// Experiment returns the experiment the load belongs to.
+func (in LoadInput) Experiment() (string, *ExperimentSpec) { return in.ExperimentID, &in.Spec }
+
+// LoadResult summarises a load run; its full Locust results (series,
+// totals, failures, the raw CSV files) are the object ResultsKey.
+type LoadResult struct {
+	StageCache
+	Job        string `json:"job"`
+	State      string `json:"state"`
+	ResultsKey string `json:"resultsKey,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	Requests   int64  `json:"requests"`
+	Failures   int64  `json:"failures"`
+	// RPS is the achieved request rate; latencies are over all requests.
+	RPS          float64 `json:"rps"`
+	LatencyP50Ms float64 `json:"latencyP50Ms"`
+	LatencyP95Ms float64 `json:"latencyP95Ms"`
+	LatencyP99Ms float64 `json:"latencyP99Ms"`
+}

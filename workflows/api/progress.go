@@ -55,7 +55,7 @@ type StageRuns struct {
 }
 
 // StageRunCounts counts the finished runs of each stage, keyed in JSON by
-// the stage names (StageNames).
+// the stage names (CountedStageNames).
 type StageRunCounts struct {
 	Deploy      StageRuns `json:"deploy"`
 	WarmUp      StageRuns `json:"warm-up"`
@@ -89,7 +89,7 @@ func (c *StageRunCounts) Add(stage string, cached bool) {
 	}
 }
 
-// ByStage returns the counts in StageNames order.
+// ByStage returns the counts in CountedStageNames order.
 func (c StageRunCounts) ByStage() []StageRuns {
 	return []StageRuns{c.Deploy, c.WarmUp, c.TrainChunk, c.EvaluateRun, c.Report}
 }

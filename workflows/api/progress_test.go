@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// TestStageRunCountsFollowStageNames: Add, ByStage and the JSON keys use
-// the stage names, in StageNames order.
-func TestStageRunCountsFollowStageNames(t *testing.T) {
+// TestStageRunCountsFollowCountedStageNames: Add, ByStage and the JSON keys use
+// the stage names, in CountedStageNames order.
+func TestStageRunCountsFollowCountedStageNames(t *testing.T) {
 	var c StageRunCounts
-	for i, stage := range StageNames {
+	for i, stage := range CountedStageNames {
 		for range i + 1 {
 			c.Add(stage, false)
 		}
@@ -20,7 +20,7 @@ func TestStageRunCountsFollowStageNames(t *testing.T) {
 	c.Add("cleanup", true) // not a stage that runs outside the worker
 	for i, r := range c.ByStage() {
 		if r != (StageRuns{Ran: i + 1, Cached: 1}) {
-			t.Errorf("stage %s: %+v, want %d ran and 1 cached", StageNames[i], r, i+1)
+			t.Errorf("stage %s: %+v, want %d ran and 1 cached", CountedStageNames[i], r, i+1)
 		}
 	}
 	if got := c.Total(); got != (StageRuns{Ran: 15, Cached: 5}) {
@@ -34,13 +34,13 @@ func TestStageRunCountsFollowStageNames(t *testing.T) {
 	if err := json.Unmarshal(data, &byName); err != nil {
 		t.Fatal(err)
 	}
-	for i, stage := range StageNames {
+	for i, stage := range CountedStageNames {
 		if byName[stage] != c.ByStage()[i] {
 			t.Errorf("JSON %s: %+v, want %+v", stage, byName[stage], c.ByStage()[i])
 		}
 	}
-	if len(byName) != len(StageNames) {
-		t.Errorf("JSON keys %v, want %v", slices.Sorted(maps.Keys(byName)), StageNames)
+	if len(byName) != len(CountedStageNames) {
+		t.Errorf("JSON keys %v, want %v", slices.Sorted(maps.Keys(byName)), CountedStageNames)
 	}
 }
 

@@ -1,5 +1,7 @@
 package api
 
+import "slices"
+
 // The experiment document's header values.
 const (
 	APIVersion     = "grlscaler.io/v1alpha1"
@@ -105,10 +107,18 @@ const (
 	StageNameTrainChunk  = "train-chunk"
 	StageNameEvaluateRun = "evaluate-run"
 	StageNameReport      = "report"
+	// StageNameLoad is a Locust run: the other stages on a cluster run it
+	// beside their own work (its runner's "kubernetes" is a Job of the
+	// Locust image, see LoadInput).
+	StageNameLoad = "load"
 )
 
 // StageNames lists every stage that can run outside the worker.
-var StageNames = []string{StageNameDeploy, StageNameWarmUp, StageNameTrainChunk, StageNameEvaluateRun, StageNameReport}
+var StageNames = append(slices.Clone(CountedStageNames), StageNameLoad)
+
+// CountedStageNames are the stages the workflows schedule, in the order
+// StageRunCounts.ByStage counts them (load runs inside them).
+var CountedStageNames = []string{StageNameDeploy, StageNameWarmUp, StageNameTrainChunk, StageNameEvaluateRun, StageNameReport}
 
 // RunnerFor returns the runner of stage: its override, else StageRunner,
 // else in-process.
