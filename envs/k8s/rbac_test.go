@@ -23,8 +23,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/grlscaler/grlscaler/envs/app"
-	"github.com/grlscaler/grlscaler/loadtest"
 	"github.com/grlscaler/grlscaler/envs/k8s/manifests"
+	"github.com/grlscaler/grlscaler/loadtest"
 )
 
 // request is one API request as the authorizer sees it.
