@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,7 +150,7 @@ func loadJobName(id string, parts ...string) string {
 // jobLabel joins kind and parts into a DNS-1123 label, hashing when too
 // long.
 func jobLabel(kind string, parts ...string) string {
-	s := strings.ToLower(kind + "-" + strings.Join(parts, "-"))
+	s := strings.ToLower(kind + "-" + strings.Join(slices.DeleteFunc(slices.Clone(parts), func(p string) bool { return p == "" }), "-"))
 	s = strings.Map(func(r rune) rune {
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' {
 			return r

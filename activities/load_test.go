@@ -205,3 +205,24 @@ func TestKubernetesStageRunnerRunsLoadAsTheLocustJob(t *testing.T) {
 		t.Errorf("runners %v, want the Locust Job runner", kinds)
 	}
 }
+
+func TestLoadJobNamesAreDNSLabels(t *testing.T) {
+	for _, tc := range []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{"exp-1", "eval", "agent", "peak", "", "0", "a1"}, "load-exp-1-eval-agent-peak-0-a1"},
+		{[]string{"Exp_1", "train", "gcn.agent", "3", "a2"}, "load-exp-1-train-gcn-agent-3-a2"},
+	} {
+		if got := loadJobName(tc.parts[0], tc.parts[1:]...); got != tc.want {
+			t.Errorf("loadJobName(%q) = %q, want %q", tc.parts, got, tc.want)
+		}
+	}
+	long := loadJobName(strings.Repeat("x", 60), "eval", "agent", "a1")
+	if len(long) > 63 || !strings.HasPrefix(long, "load-xxx") {
+		t.Errorf("long name %q (%d characters)", long, len(long))
+	}
+	if long == loadJobName(strings.Repeat("x", 60), "eval", "agent", "a2") {
+		t.Error("long names of different work collide")
+	}
+}
