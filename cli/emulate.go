@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,11 +30,13 @@ type EmulateOptions struct {
 	streams IO
 	// kube replaces the client built from the kubeconfig in tests.
 	kube kubernetes.Interface
+	// getenv reads the agent token; os.Getenv unless a test sets it.
+	getenv func(string) string
 }
 
 // NewCmdEmulate builds grlctl emulate.
 func NewCmdEmulate(streams IO) *cobra.Command {
-	o := &EmulateOptions{streams: streams}
+	o := &EmulateOptions{streams: streams, getenv: os.Getenv}
 	cmd := &cobra.Command{
 		Use:   "emulate",
 		Short: "Make a local cluster with kwok nodes behave as if the app ran, driven by the digital twin",
@@ -48,6 +51,9 @@ One loopback HTTP server stands in for the rest of the app's world:
   GET|POST /api/v1/query   Prometheus (PROMETHEUS_URL): the Linkerd and cAdvisor
                            queries of the k8s backend, from the twin
   GET /api/edges           Linkerd viz (LINKERD_VIZ_API_URL=<url>/api/edges)
+
+When ` + loadtest.TokenEnv + ` is set, every /jobs request must carry it as
+"Authorization: Bearer <token>", as grlctl agent requires.
 
 It prints "listening on http://ADDR" once it serves.`,
 		Example: `  grlctl emulate --kubeconfig .cluster/kubeconfig --namespace onlineboutique
@@ -109,7 +115,8 @@ func (o *EmulateOptions) Run(ctx context.Context) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(o.streams.Err, nil))
-	em, err := emulator.New(emulator.Options{Kube: kube, App: a, Namespace: ns, Tick: o.Tick, Seed: o.Seed, Log: log})
+	em, err := emulator.New(emulator.Options{Kube: kube, App: a, Namespace: ns, Tick: o.Tick, Seed: o.Seed,
+		Token: o.getenv(loadtest.TokenEnv), Log: log})
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,31 @@ type errorResponse struct {
 	Code  string `json:"code"`
 }
 
+// AgentRunner is what an Agent serves: LocalRunner's Locust jobs, or jobs
+// that replay a scenario in the emulator's twin (envs/emulator), behind one
+// HTTP API. Status, Stop and Results are Runner's; the agent has already
+// validated the job it passes to Launch.
+type AgentRunner interface {
+	// Launch starts job, or returns the job the runner already has under
+	// its Name with created false. A job the runner refuses as such (one
+	// for an app it does not run, a scenario it cannot resolve) is an
+	// error wrapping ErrBadJob; any other error is the runner's failure.
+	// ctx scopes the job as in Runner.Start.
+	Launch(ctx context.Context, job Job) (h Handle, created bool, err error)
+	// Jobs lists every job's status, oldest first.
+	Jobs() []Status
+	Status(ctx context.Context, h Handle) (Status, error)
+	Stop(ctx context.Context, h Handle) (Status, error)
+	Results(ctx context.Context, h Handle) (*Results, error)
+}
+
+// ErrBadJob: the runner refuses the job itself, because it is invalid
+// (Job.Validate) or not one the runner can run. The agent answers it with
+// 400 bad_request, so the caller knows a retry cannot help.
+var ErrBadJob = errors.New("bad load job")
+
+var _ AgentRunner = (*LocalRunner)(nil)
+
 // AgentOptions configure an Agent.
 type AgentOptions struct {
 	// Token, when not empty, must come with every /jobs request as
@@ -61,7 +86,7 @@ type AgentOptions struct {
 	Log *slog.Logger
 }
 
-// Agent is the load agent's HTTP API over a LocalRunner:
+// Agent is the load agent's HTTP API over an AgentRunner:
 //
 //	GET  /healthz              {"status": "ok"} (no token needed)
 //	POST /jobs                 StartRequest -> Status (201; 200 for a Name it already has)
@@ -72,11 +97,11 @@ type AgentOptions struct {
 //
 // Errors are {"error": message, "code": code} with 400, 401, 404, 409
 // (results of a running job) or 422 (a job that ended without results).
-// Jobs run until they end or are stopped; closing the runner stops them.
-// They outlive the request that started them, and their records outlive
-// the agent (see LocalRunner).
+// Jobs run until they end or are stopped; they outlive the request that
+// started them. Over a LocalRunner, closing the runner stops them and
+// their records outlive the agent.
 type Agent struct {
-	runner *LocalRunner
+	runner AgentRunner
 	token  [sha256.Size]byte
 	auth   bool
 	log    *slog.Logger
@@ -84,7 +109,7 @@ type Agent struct {
 }
 
 // NewAgent returns the agent serving r's jobs.
-func NewAgent(r *LocalRunner, opts AgentOptions) *Agent {
+func NewAgent(r AgentRunner, opts AgentOptions) *Agent {
 	a := &Agent{runner: r, log: opts.Log, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -158,9 +183,9 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 	}
 	// The job belongs to the agent, not to this request: closing the
 	// runner, not the end of the request, stops it.
-	h, created, err := a.runner.start(context.WithoutCancel(r.Context()), job)
+	h, created, err := a.runner.Launch(context.WithoutCancel(r.Context()), job)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, codeInternal, err)
+		writeRunnerError(w, err)
 		return
 	}
 	st, err := a.runner.Status(r.Context(), h)
@@ -209,6 +234,8 @@ func (a *Agent) results(w http.ResponseWriter, r *http.Request) {
 
 func writeRunnerError(w http.ResponseWriter, err error) {
 	switch {
+	case errors.Is(err, ErrBadJob):
+		writeError(w, http.StatusBadRequest, codeBadRequest, err)
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, err)
 	case errors.Is(err, ErrNotDone):

@@ -2,7 +2,9 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,6 +180,36 @@ func TestAgentRequiresItsTokenAndRejectsBadJobs(t *testing.T) {
 	// A Locust that cannot start is the agent's failure to report.
 	if _, err := right.Start(ctx, job); err == nil || !strings.Contains(err.Error(), "500") {
 		t.Errorf("start without Locust: %v, want 500", err)
+	}
+}
+
+// refusingRunner refuses every job, as the emulator refuses a job for an
+// app it does not run; it serves nothing else.
+type refusingRunner struct{ AgentRunner }
+
+func (refusingRunner) Launch(context.Context, Job) (Handle, bool, error) {
+	return Handle{}, false, fmt.Errorf("%w: job app %q: this runner runs redis", ErrBadJob, appOnlineBoutique)
+}
+
+// TestAgentAnswersARefusedJobWithBadRequest: a job its runner refuses
+// (ErrBadJob) is the caller's mistake, 400 bad_request, not the agent's
+// failure.
+func TestAgentAnswersARefusedJobWithBadRequest(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(NewAgent(refusingRunner{}, AgentOptions{}))
+	t.Cleanup(srv.Close)
+	body := `{"app": "onlineboutique", "locustfile": "x", "host": "http://h", "duration": "1m"}`
+	resp, err := http.Post(srv.URL+"/jobs", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e errorResponse
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusBadRequest || e.Code != codeBadRequest || !strings.Contains(e.Error, "this runner runs redis") {
+		t.Errorf("%s %+v, want 400 bad_request with the runner's reason", resp.Status, e)
 	}
 }
 

@@ -171,14 +171,15 @@ func (r *LocalRunner) recover() error {
 // Start starts Locust on job and returns once it runs. A job whose Name
 // the runner already has is not started again: its handle is returned.
 func (r *LocalRunner) Start(ctx context.Context, job Job) (Handle, error) {
-	h, _, err := r.start(ctx, job)
+	h, _, err := r.Launch(ctx, job)
 	return h, err
 }
 
-// start is Start that also says whether it started a job.
-func (r *LocalRunner) start(ctx context.Context, job Job) (Handle, bool, error) {
+// Launch is Start that also says whether it started a job (the agent
+// answers 201 or 200). An invalid job is an error wrapping ErrBadJob.
+func (r *LocalRunner) Launch(ctx context.Context, job Job) (Handle, bool, error) {
 	if err := job.Validate(); err != nil {
-		return Handle{}, false, err
+		return Handle{}, false, fmt.Errorf("%w: %w", ErrBadJob, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return Handle{}, false, err

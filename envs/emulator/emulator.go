@@ -71,7 +71,12 @@ type Options struct {
 	Tick time.Duration
 	// Seed seeds the twin's randomness; each job reseeds it from Seed.
 	Seed uint64
-	// Log receives transient errors and job events; nil discards them.
+	// Token, when not empty, is the load agent's bearer token
+	// (loadtest.TokenEnv): /jobs requests without it are refused, as the
+	// real agent refuses them.
+	Token string
+	// Log receives transient errors, job events and one line per load
+	// agent request; nil discards them.
 	Log *slog.Logger
 	// Now is the clock of job times and query results; nil means time.Now.
 	Now func() time.Time

@@ -344,12 +344,73 @@ func TestStartRequestsNameTheirScenario(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var e errorResponse
+			var e errorBody
 			_ = json.NewDecoder(resp.Body).Decode(&e)
 			if resp.StatusCode != tt.want || !strings.Contains(e.Error, tt.msg) {
 				t.Errorf("status %d error %q, want %d and %q", resp.StatusCode, e.Error, tt.want, tt.msg)
 			}
+			if tt.want == http.StatusBadRequest && e.Code != "bad_request" {
+				t.Errorf("code %q, want bad_request", e.Code)
+			}
 		})
+	}
+}
+
+// TestAJobForAnotherAppIsABadRequest: the emulator runs one app; a job
+// for another is the caller's mistake (400 bad_request), not the agent's
+// failure, and starts nothing.
+func TestAJobForAnotherAppIsABadRequest(t *testing.T) {
+	t.Parallel()
+	s := newScene(t)
+	ctx := context.Background()
+	redis := loadtest.Job{App: "redis", Locustfile: []byte("SCENARIO = \"redis/peak\"\n"), Host: "redis://redis-leader.redis.svc:6379", Duration: time.Minute, Scenario: "peak"}
+	_, err := s.agent.Start(ctx, redis)
+	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), `job app "redis": the emulator runs onlineboutique`) {
+		t.Errorf("starting a redis job: %v, want 400 naming the app", err)
+	}
+	body, _ := json.Marshal(loadtest.StartRequest{App: redis.App, Locustfile: string(redis.Locustfile), Host: redis.Host, Duration: "1m", Scenario: "peak"})
+	resp, err := http.Post(s.srv.URL+"/jobs", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e errorBody
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusBadRequest || e.Code != "bad_request" {
+		t.Errorf("%s %+v, %v; want 400 bad_request", resp.Status, e, err)
+	}
+	if jobs, err := s.agent.Jobs(ctx); err != nil || len(jobs) != 0 {
+		t.Errorf("jobs %+v, %v; want none", jobs, err)
+	}
+}
+
+// TestAgentRequiresItsToken: with a token the emulated agent refuses
+// /jobs requests without it, as the Locust agent does; /healthz and the
+// Prometheus endpoint stay open, since the backend sends them no token.
+func TestAgentRequiresItsToken(t *testing.T) {
+	t.Parallel()
+	s := newSceneWithToken(t, "s3cret")
+	ctx := context.Background()
+	for _, token := range []string{"", "wrong"} {
+		_, err := (&loadtest.RemoteRunner{BaseURL: s.srv.URL, Token: token}).Start(ctx, obJob(t, "peak", time.Minute))
+		if err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("token %q: %v, want 401", token, err)
+		}
+	}
+	if jobs, err := s.agent.Jobs(ctx); err != nil || len(jobs) != 0 {
+		t.Errorf("jobs %+v, %v; want none started without the token", jobs, err)
+	}
+	if _, err := s.agent.Start(ctx, obJob(t, "peak", time.Minute)); err != nil {
+		t.Errorf("with the token: %v", err)
+	}
+	for _, path := range []string{"/healthz", "/api/v1/query?query=" + url.QueryEscape(`sum(rate(request_total[1m]))`)} {
+		resp, err := http.Get(s.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s without a token: %s", path, resp.Status)
+		}
 	}
 }
 

@@ -152,16 +152,23 @@ type scene struct {
 
 func newScene(t *testing.T) *scene {
 	t.Helper()
+	return newSceneWithToken(t, "")
+}
+
+// newSceneWithToken is newScene whose load agent requires token; the
+// scene's agent sends it.
+func newSceneWithToken(t *testing.T, token string) *scene {
+	t.Helper()
 	a := app.OnlineBoutique()
 	s := &scene{fc: newFakeCluster(t, a), clock: &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
-	em, err := New(Options{Kube: s.fc.kube, App: a, Namespace: testNS, Seed: 1, Now: s.clock.Now})
+	em, err := New(Options{Kube: s.fc.kube, App: a, Namespace: testNS, Seed: 1, Token: token, Now: s.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.em = em
 	s.srv = httptest.NewServer(em.Handler())
 	t.Cleanup(s.srv.Close)
-	s.agent = &loadtest.RemoteRunner{BaseURL: s.srv.URL}
+	s.agent = &loadtest.RemoteRunner{BaseURL: s.srv.URL, Token: token}
 	return s
 }
 
@@ -189,6 +196,12 @@ func obJob(t *testing.T, scenario string, d time.Duration) loadtest.Job {
 		t.Fatal(err)
 	}
 	return j
+}
+
+// errorBody is the load agent's error answer.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
 }
 
 func sum(xs []float64) float64 {

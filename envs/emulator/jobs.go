@@ -68,14 +68,14 @@ func (e *Emulator) finish(j *job, state loadtest.State, reason string) {
 // (loadtest's template writes SCENARIO = "app/name").
 var locustScenario = regexp.MustCompile(`(?m)^SCENARIO = "([^"]*)"`)
 
-// scenarioOf resolves the scenario a start request replays: its Scenario
-// field, else the one its Locust file was generated from, as "name" or
-// "app/name", stretched to the job's duration.
-func (e *Emulator) scenarioOf(req *loadtest.StartRequest, d time.Duration) (load.Scenario, error) {
-	name := req.Scenario
+// scenarioOf resolves the scenario a job replays: its Scenario, else the
+// one its Locust file was generated from, as "name" or "app/name",
+// stretched to the job's duration.
+func (e *Emulator) scenarioOf(lj loadtest.Job) (load.Scenario, error) {
+	name := lj.Scenario
 	if name == "" {
-		if m := locustScenario.FindStringSubmatch(req.Locustfile); m != nil {
-			name = m[1]
+		if m := locustScenario.FindSubmatch(lj.Locustfile); m != nil {
+			name = string(m[1])
 		}
 	}
 	if name == "" {
@@ -91,7 +91,7 @@ func (e *Emulator) scenarioOf(req *loadtest.StartRequest, d time.Duration) (load
 	if err != nil {
 		return load.Scenario{}, fmt.Errorf("scenario: %w", err)
 	}
-	return sc.WithDuration(d), nil
+	return sc.WithDuration(lj.Duration), nil
 }
 
 // newJob builds the job record of a resolved scenario.
@@ -147,9 +147,9 @@ type entryTotals struct {
 	method, name    string
 	requests, fails int64
 	sumMs           float64
-	dists           []lognormal // per step, weighted by its requests
-	carryN, carryF  float64     // expected counts so far
-	emittedN, emitF int64       // whole counts written so far
+	dists           []sim.Lognormal // per step, weighted by its requests
+	carryN, carryF  float64         // expected counts so far
+	emittedN, emitF int64           // whole counts written so far
 }
 
 // files renders the job's steps as the Locust files a generated file's
@@ -208,7 +208,7 @@ func (j *job) files() map[string][]byte {
 	return map[string][]byte{loadtest.FileStats: stats.Bytes(), loadtest.FileSamples: samples.Bytes()}
 }
 
-func (en *entryTotals) add(n, f int64, mean float64, d lognormal, ok bool) {
+func (en *entryTotals) add(n, f int64, mean float64, d sim.Lognormal, ok bool) {
 	en.requests += n
 	en.fails += f
 	en.sumMs += float64(n) * mean
@@ -218,10 +218,10 @@ func (en *entryTotals) add(n, f int64, mean float64, d lognormal, ok bool) {
 }
 
 // intervalCells are a sample row's counts, latencies and time.
-func (j *job) intervalCells(n, f int64, mean float64, d lognormal, ok bool, unix float64) []string {
+func (j *job) intervalCells(n, f int64, mean float64, d sim.Lognormal, ok bool, unix float64) []string {
 	cells := []string{strconv.FormatInt(n, 10), strconv.FormatInt(f, 10)}
 	if n > 0 && ok {
-		cells = append(cells, j.ms(d.quantile(0.5)), j.ms(d.quantile(0.95)), j.ms(d.quantile(0.99)), j.ms(mean), j.ms(d.quantile(maxQuantile)))
+		cells = append(cells, j.ms(quantile(d, 0.5)), j.ms(quantile(d, 0.95)), j.ms(quantile(d, 0.99)), j.ms(mean), j.ms(quantile(d, maxQuantile)))
 	} else {
 		cells = append(cells, "", "", "", "", "")
 	}
@@ -245,7 +245,7 @@ func (j *job) totalCells(en *entryTotals, elapsed float64) []string {
 		}
 		return append(row, "N/A")
 	}
-	q := func(p float64) string { return j.ms(mixtureQuantile(en.dists, p)) }
+	q := func(p float64) string { return j.ms(sim.MixtureQuantile(en.dists, p)) }
 	row = append(row, q(0.5), j.ms(en.sumMs/float64(en.requests)), q(minQuantile), q(maxQuantile), "0", rate(en.requests), rate(en.fails))
 	for _, p := range statsQuantiles {
 		row = append(row, q(p))

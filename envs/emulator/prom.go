@@ -111,10 +111,10 @@ func (e *Emulator) families(v *view, pods [][]string) families {
 		}
 		// Traffic per inbound and outbound series: rate, failed fraction,
 		// latency distribution and mean.
-		each := func(f func(labels map[string]string, rps, fail, mean float64, d lognormal, ok bool)) {
+		each := func(f func(labels map[string]string, rps, fail, mean float64, d sim.Lognormal, ok bool)) {
 			for i := range a.Services {
 				d, mean, ok := e.inboundLatency(s, i)
-				d.w = s.RPS[i]
+				d.W = s.RPS[i]
 				f(inbound(i), s.RPS[i], s.DropRate[i], mean, d, ok)
 			}
 			for k, m := range v.edges {
@@ -138,33 +138,33 @@ func (e *Emulator) families(v *view, pods [][]string) families {
 		}
 		switch metric {
 		case "request_total":
-			each(func(l map[string]string, rps, _, _ float64, _ lognormal, _ bool) {
+			each(func(l map[string]string, rps, _, _ float64, _ sim.Lognormal, _ bool) {
 				out = append(out, series{labels: l, value: rps})
 			})
 			return counter, out, true
 		case "response_total":
-			each(func(l map[string]string, rps, fail, _ float64, _ lognormal, _ bool) {
+			each(func(l map[string]string, rps, fail, _ float64, _ sim.Lognormal, _ bool) {
 				ok, bad := clone(l), clone(l)
 				ok["classification"], bad["classification"] = "success", "failure"
 				out = append(out, series{labels: ok, value: rps * (1 - fail)}, series{labels: bad, value: rps * fail})
 			})
 			return counter, out, true
 		case "response_latency_ms_bucket":
-			each(func(l map[string]string, rps, _, _ float64, d lognormal, ok bool) {
+			each(func(l map[string]string, rps, _, _ float64, d sim.Lognormal, ok bool) {
 				sr := series{labels: l, value: rps}
 				if ok && rps > 0 {
-					sr.dist = []lognormal{d}
+					sr.dist = []sim.Lognormal{d}
 				}
 				out = append(out, sr)
 			})
 			return histogram, out, true
 		case "response_latency_ms_sum":
-			each(func(l map[string]string, rps, _, mean float64, _ lognormal, _ bool) {
+			each(func(l map[string]string, rps, _, mean float64, _ sim.Lognormal, _ bool) {
 				out = append(out, series{labels: l, value: rps * mean})
 			})
 			return counter, out, true
 		case "response_latency_ms_count":
-			each(func(l map[string]string, rps, _, _ float64, _ lognormal, _ bool) {
+			each(func(l map[string]string, rps, _, _ float64, _ sim.Lognormal, _ bool) {
 				out = append(out, series{labels: l, value: rps})
 			})
 			return counter, out, true
@@ -189,7 +189,7 @@ func (e *Emulator) families(v *view, pods [][]string) families {
 // proxy, in ms, and its mean. The twin's per-service latency is the
 // service's own sojourn; an entry service's responses wait for every
 // synchronous call below it, which is the twin's end-to-end latency.
-func (e *Emulator) inboundLatency(s *sim.Snapshot, i int) (lognormal, float64, bool) {
+func (e *Emulator) inboundLatency(s *sim.Snapshot, i int) (sim.Lognormal, float64, bool) {
 	if e.entry[i] {
 		d, ok := fitQuantiles(s.P50Ms, s.P95Ms, 0)
 		return d, s.MeanMs, ok

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/grlscaler/grlscaler/envs/sim"
 )
 
 // This file reads and evaluates the small part of PromQL that envs/k8s
@@ -384,7 +386,7 @@ const (
 type series struct {
 	labels map[string]string
 	value  float64
-	dist   []lognormal
+	dist   []sim.Lognormal
 }
 
 // families returns a metric family's kind and series at the last step.
@@ -469,7 +471,7 @@ func eval(e expr, fam families) ([]series, bool, error) {
 			case e.q > 1:
 				v = math.Inf(1)
 			default:
-				v = mixtureQuantile(s.dist, e.q)
+				v = sim.MixtureQuantile(s.dist, e.q)
 			}
 			out[i] = series{labels: s.labels, value: v}
 		}

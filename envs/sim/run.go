@@ -67,8 +67,8 @@ func Run(c *Cluster, ctrl envs.Controller, opts RunOptions) (Result, error) {
 	sumReplicas := make([]float64, n)
 	sumCPU := make([]float64, n)
 	maxReplicas := make([]int, n)
-	svcLat := make([][]weighted, n)
-	var e2e []weighted
+	svcLat := make([][]Lognormal, n)
+	var e2e []Lognormal
 	res := Result{
 		App: c.app.Name, Scenario: c.opts.Scenario.Name, Controller: ctrl.Name(), Seed: opts.Seed,
 	}
@@ -99,7 +99,7 @@ func Run(c *Cluster, ctrl envs.Controller, opts RunOptions) (Result, error) {
 		if s.P50Ms > 0 {
 			mu, sigma = math.Log(s.P50Ms), math.Log(s.P95Ms/s.P50Ms)/z95
 		}
-		e2e = append(e2e, weighted{mu: mu, sigma: sigma, w: reqs})
+		e2e = append(e2e, Lognormal{Mu: mu, Sigma: sigma, W: reqs})
 		for i := range n {
 			r := s.Replicas[i]
 			res.CostReplicaSeconds += float64(r) * dt
@@ -107,7 +107,7 @@ func Run(c *Cluster, ctrl envs.Controller, opts RunOptions) (Result, error) {
 			sumCPU[i] += s.CPUMilli[i]
 			maxReplicas[i] = max(maxReplicas[i], r)
 			mu, sigma := lognormalFit(s.LatMeanMs[i], s.LatVarMs2[i])
-			svcLat[i] = append(svcLat[i], weighted{mu: mu, sigma: sigma, w: s.RPS[i] * dt})
+			svcLat[i] = append(svcLat[i], Lognormal{Mu: mu, Sigma: sigma, W: s.RPS[i] * dt})
 		}
 	}
 	res.DurationS = float64(steps) * c.dt
@@ -115,16 +115,23 @@ func Run(c *Cluster, ctrl envs.Controller, opts RunOptions) (Result, error) {
 	if requests > 0 {
 		res.ErrorRate = failed / requests
 	}
-	res.LatencyP50Ms = mixtureQuantile(e2e, 0.50)
-	res.LatencyP95Ms = mixtureQuantile(e2e, 0.95)
-	res.LatencyP99Ms = mixtureQuantile(e2e, 0.99)
+	// A run without requests has no latency, which Result reports as 0.
+	quantile := func(ls []Lognormal, p float64) float64 {
+		if q := MixtureQuantile(ls, p); !math.IsNaN(q) {
+			return q
+		}
+		return 0
+	}
+	res.LatencyP50Ms = quantile(e2e, 0.50)
+	res.LatencyP95Ms = quantile(e2e, 0.95)
+	res.LatencyP99Ms = quantile(e2e, 0.99)
 	for i, svc := range c.app.Services {
 		res.Services = append(res.Services, ServiceResult{
 			Name:             svc.Name,
 			AvgReplicas:      round(sumReplicas[i]/float64(steps), 3),
 			MaxReplicas:      maxReplicas[i],
 			AvgCPUMillicores: round(sumCPU[i]/float64(steps), 1),
-			LatencyP95Ms:     round(mixtureQuantile(svcLat[i], 0.95), 2),
+			LatencyP95Ms:     round(quantile(svcLat[i], 0.95), 2),
 		})
 	}
 	res.CostReplicaSeconds = round(res.CostReplicaSeconds, 1)
@@ -136,42 +143,48 @@ func Run(c *Cluster, ctrl envs.Controller, opts RunOptions) (Result, error) {
 	return res, nil
 }
 
-// weighted is one step's latency distribution (lognormal, log-space mu and
-// sigma) and its request count.
-type weighted struct {
-	mu, sigma, w float64
+// Lognormal is a latency distribution in ms, by its log-space location Mu
+// and scale Sigma, with a weight W: the requests, or request rate, it
+// stands for. The twin describes latency by lognormals (queue.go), so a
+// quantile over a run's steps, or over several services, is a quantile of
+// their weighted mixture.
+type Lognormal struct {
+	Mu, Sigma, W float64
 }
 
-// mixtureQuantile is the p-quantile over all requests of a run: the
-// quantile of the request-weighted mixture of the steps' distributions,
-// found by bisection on log latency (the mixture CDF is monotone).
-func mixtureQuantile(ws []weighted, p float64) float64 {
+// MixtureQuantile is the p-quantile of the W-weighted mixture of ls, found
+// by bisection on log latency (the mixture CDF is monotone). Components
+// without weight, or with Mu -Inf (lognormalFit of a zero mean), count for
+// nothing; with none left it is NaN, as Prometheus' histogram_quantile
+// over no requests. The bisection brackets each component within 6 sigma,
+// which holds every quantile from 1e-9 to 1-1e-9.
+func MixtureQuantile(ls []Lognormal, p float64) float64 {
 	var wsum float64
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, w := range ws {
-		if w.w <= 0 || math.IsInf(w.mu, -1) {
+	for _, l := range ls {
+		if l.W <= 0 || math.IsInf(l.Mu, -1) {
 			continue
 		}
-		wsum += w.w
-		lo = math.Min(lo, w.mu-6*w.sigma-1e-9)
-		hi = math.Max(hi, w.mu+6*w.sigma+1e-9)
+		wsum += l.W
+		lo = math.Min(lo, l.Mu-6*l.Sigma-1e-9)
+		hi = math.Max(hi, l.Mu+6*l.Sigma+1e-9)
 	}
 	if wsum == 0 {
-		return 0
+		return math.NaN()
 	}
 	cdf := func(x float64) float64 {
 		var f float64
-		for _, w := range ws {
-			if w.w <= 0 || math.IsInf(w.mu, -1) {
+		for _, l := range ls {
+			if l.W <= 0 || math.IsInf(l.Mu, -1) {
 				continue
 			}
-			if w.sigma == 0 {
-				if w.mu <= x {
-					f += w.w
+			if l.Sigma == 0 {
+				if l.Mu <= x {
+					f += l.W
 				}
 				continue
 			}
-			f += w.w * 0.5 * math.Erfc(-(x-w.mu)/(w.sigma*math.Sqrt2))
+			f += l.W * 0.5 * math.Erfc(-(x-l.Mu)/(l.Sigma*math.Sqrt2))
 		}
 		return f / wsum
 	}
