@@ -110,7 +110,7 @@ func checkMode(spec *api.ExperimentSpec) error {
 	default:
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("cluster mode %q cannot run through the pipeline: the activities drive the sim and k8s backends "+
-				"(replay is gym-hpa's dataset mode, available to `grlctl sim` only); use cluster.mode: sim or k8s", m),
+				"(replay, gym-hpa's dataset mode, is the envs/replay library: its observations are recorded, so no controller can be evaluated on it); use cluster.mode: sim or k8s", m),
 			ErrTypeNotImplemented, nil)
 	}
 }
