@@ -65,6 +65,10 @@ func (a *Activities) runLoad(ctx context.Context, in api.LoadInput) (api.LoadRes
 		return api.LoadResult{}, fmt.Errorf("load %s: %w", in.Name, err)
 	}
 	h, err := r.Start(ctx, job)
+	if errors.Is(err, loadtest.ErrBadJob) {
+		// The runner refuses the job itself: retrying sends it again.
+		return api.LoadResult{}, invalidSpec("start load %s (%s): %w", in.Name, in.Scenario, err)
+	}
 	if err != nil {
 		return api.LoadResult{}, fmt.Errorf("start load %s (%s): %w", in.Name, in.Scenario, err)
 	}

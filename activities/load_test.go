@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/grlscaler/grlscaler/infra/objstore"
 	"github.com/grlscaler/grlscaler/loadtest"
@@ -224,5 +227,24 @@ func TestLoadJobNamesAreDNSLabels(t *testing.T) {
 	}
 	if long == loadJobName(strings.Repeat("x", 60), "eval", "agent", "a2") {
 		t.Error("long names of different work collide")
+	}
+}
+
+// refusingLocust refuses every job as invalid, as an agent answers 400.
+type refusingLocust struct{ *fakeLocust }
+
+func (refusingLocust) Start(context.Context, loadtest.Job) (loadtest.Handle, error) {
+	return loadtest.Handle{}, fmt.Errorf("%w: job app %q: this agent runs redis", loadtest.ErrBadJob, "onlineboutique")
+}
+
+func TestLoadTheRunnerRefusesIsNotRetried(t *testing.T) {
+	e, f, spec := loadEnv(t, nil)
+	e.acts.LoadRunners = func(context.Context, *api.ExperimentSpec, string) (loadtest.Runner, error) {
+		return refusingLocust{f}, nil
+	}
+	_, err := e.acts.RunLoad(context.Background(), api.LoadInput{ExperimentID: testID, Spec: spec, Name: "load-x-a1", Scenario: "peak", Duration: api.Duration(time.Minute)})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != api.ErrTypeInvalidSpec {
+		t.Fatalf("got %v, want a non-retryable %s error", err, api.ErrTypeInvalidSpec)
 	}
 }

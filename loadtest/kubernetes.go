@@ -168,7 +168,7 @@ func configMapName(id string) string { return id + "-locustfile" }
 // a Job is not started again: its handle is returned.
 func (r *KubernetesJobRunner) Start(ctx context.Context, job Job) (Handle, error) {
 	if err := job.Validate(); err != nil {
-		return Handle{}, err
+		return Handle{}, fmt.Errorf("%w: %w", ErrBadJob, err)
 	}
 	if u, err := url.Parse(job.Host); err == nil && u.User != nil {
 		return Handle{}, errors.New("kubernetes load runner: the job's host carries credentials, which would be stored in the Job's spec; give the target access another way")

@@ -72,7 +72,7 @@ func agentURL(host string) (string, error) {
 // been seen to end, the runner asks the agent to stop it.
 func (r *RemoteRunner) Start(ctx context.Context, job Job) (Handle, error) {
 	if err := job.Validate(); err != nil {
-		return Handle{}, err
+		return Handle{}, fmt.Errorf("%w: %w", ErrBadJob, err)
 	}
 	req := StartRequest{Name: job.Name, App: job.App, Locustfile: string(job.Locustfile), Host: job.Host, Duration: job.Duration.String(), Scenario: job.Scenario}
 	var st Status
@@ -194,6 +194,8 @@ func (r *RemoteRunner) do(ctx context.Context, method, path string, body, out an
 			ae.kind = ErrNotDone
 		case codeNoResults:
 			ae.kind = ErrNoResults
+		case codeBadRequest:
+			ae.kind = ErrBadJob
 		}
 		return ae
 	}

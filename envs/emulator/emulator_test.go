@@ -365,8 +365,8 @@ func TestAJobForAnotherAppIsABadRequest(t *testing.T) {
 	ctx := context.Background()
 	redis := loadtest.Job{App: "redis", Locustfile: []byte("SCENARIO = \"redis/peak\"\n"), Host: "redis://redis-leader.redis.svc:6379", Duration: time.Minute, Scenario: "peak"}
 	_, err := s.agent.Start(ctx, redis)
-	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), `job app "redis": the emulator runs onlineboutique`) {
-		t.Errorf("starting a redis job: %v, want 400 naming the app", err)
+	if !errors.Is(err, loadtest.ErrBadJob) || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), `job app "redis": the emulator runs onlineboutique`) {
+		t.Errorf("starting a redis job: %v, want a 400 ErrBadJob naming the app", err)
 	}
 	body, _ := json.Marshal(loadtest.StartRequest{App: redis.App, Locustfile: string(redis.Locustfile), Host: redis.Host, Duration: "1m", Scenario: "peak"})
 	resp, err := http.Post(s.srv.URL+"/jobs", "application/json", strings.NewReader(string(body)))
