@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -33,7 +32,8 @@ func TestDevStartsTheLocalStackAndStopsIt(t *testing.T) {
 		t.Fatal("GRL_TEMPORAL and GRL_VERSITYGW must name the pinned binaries; run `make test`")
 	}
 	dir := t.TempDir()
-	var out, errOut bytes.Buffer
+	// The stack's worker may still log a line while it stops.
+	var out, errOut syncBuffer
 	o := &DevOptions{Dir: dir, TemporalBin: temporal, S3Bin: s3, Bucket: "grlscaler",
 		TemporalPort: freeLoopbackPort(t), UIPort: freeLoopbackPort(t), S3Port: freeLoopbackPort(t),
 		streams: IO{Out: &out, Err: &errOut}}
