@@ -55,7 +55,7 @@ func (a *Activities) runLoad(ctx context.Context, in api.LoadInput) (api.LoadRes
 		d = sc.Duration
 	}
 	period := spec.Spec.Cluster.StepPeriod.Std()
-	job, err := loadtest.NewJob(sc.WithDuration(d), ap, spec.Spec.Load.Locust.Host, loadtest.GenerateOptions{SampleInterval: period})
+	job, err := loadtest.NewJob(sc.WithDuration(d), ap, spec.Spec.Load.Locust.Host, loadtest.GenerateOptions{SampleInterval: max(period, time.Second)})
 	if err != nil {
 		return api.LoadResult{}, invalidSpec("load %s: %w", in.Name, err)
 	}

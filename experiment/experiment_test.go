@@ -654,3 +654,14 @@ func FuzzParse(f *testing.F) {
 		_ = api.SpecHash(s)
 	})
 }
+
+func TestStepPeriodBelowASecondOnlyOnACluster(t *testing.T) {
+	k8s := edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: k8s, stepPeriod: 300ms, k8s: {namespace: ob, prometheusURL: 'http://prometheus:9090'}}")
+	if _, err := Parse("t.yaml", []byte(k8s)); err != nil {
+		t.Errorf("k8s with the seed's 0.3 s wait: %v", err)
+	}
+	sim := edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: sim, stepPeriod: 300ms}")
+	if _, err := Parse("t.yaml", []byte(sim)); err == nil || !strings.Contains(err.Error(), "spec.cluster.stepPeriod") {
+		t.Errorf("sim with a 0.3 s step: %v, want an error naming spec.cluster.stepPeriod", err)
+	}
+}

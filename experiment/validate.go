@@ -21,15 +21,18 @@ import (
 // Limits. They keep a typo from becoming a week-long run or an allocation
 // the worker cannot make; none is a limit of the method.
 const (
-	maxTotalSteps      = 1_000_000_000
-	maxNSteps          = 1_000_000
-	maxEpochs          = 1_000
-	maxEpisodeSteps    = 100_000
-	maxRepetitions     = 1_000
-	maxControllers     = 100
-	maxReplicas        = 1_000
-	maxSyntheticNodes  = 10_000
-	minStepPeriod      = time.Second
+	maxTotalSteps     = 1_000_000_000
+	maxNSteps         = 1_000_000
+	maxEpochs         = 1_000
+	maxEpisodeSteps   = 100_000
+	maxRepetitions    = 1_000
+	maxControllers    = 100
+	maxReplicas       = 1_000
+	maxSyntheticNodes = 10_000
+	minStepPeriod     = time.Second
+	// minK8sStepPeriod is the seed's shortest wait after an action on a
+	// cluster (0.3 s); the twin's physics want whole seconds.
+	minK8sStepPeriod   = 300 * time.Millisecond
 	maxStepPeriod      = time.Hour
 	maxRunDuration     = 24 * time.Hour
 	minSLO             = time.Millisecond
@@ -342,8 +345,12 @@ func (v *validator) cluster(s *api.Spec) {
 	case c.K8s != nil:
 		v.k8s(c.K8s)
 	}
-	if d := c.StepPeriod.Std(); d < minStepPeriod || d > maxStepPeriod {
-		v.add("spec.cluster.stepPeriod", "%v must be in [%v, %v]", d, minStepPeriod, maxStepPeriod)
+	lo := minStepPeriod
+	if c.Mode == api.ModeK8s {
+		lo = minK8sStepPeriod
+	}
+	if d := c.StepPeriod.Std(); d < lo || d > maxStepPeriod {
+		v.add("spec.cluster.stepPeriod", "%v must be in [%v, %v] in %s mode", d, lo, maxStepPeriod, c.Mode)
 	}
 }
 
