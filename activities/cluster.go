@@ -254,6 +254,26 @@ type heartbeatEnv struct {
 	loadEnded func() error
 }
 
+// Reset waits for every service to be back at its minimum replicas, which
+// on a cluster may take minutes: it heartbeats meanwhile.
+func (h *heartbeatEnv) Reset(seed uint64) (envs.Observation, error) {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				heartbeat(h.ctx, map[string]any{"envSteps": h.steps, "waiting": "reset to minimum replicas"})
+			}
+		}
+	}()
+	return h.Env.Reset(seed)
+}
+
 func (h *heartbeatEnv) Step(act envs.Action) (envs.StepResult, error) {
 	if h.loadEnded != nil {
 		if err := h.loadEnded(); err != nil {
