@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/grlscaler/grlscaler/envs"
@@ -68,7 +69,7 @@ func DefaultControllers() []api.Controller {
 // applyDefaults fills in what the document left out. given reports whether
 // a field path had a value in the document; string fields are defaulted
 // when empty, the others only when absent, so an explicit 0 or false stays.
-func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[string]bool) {
+func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[string]bool, getenv func(string) string) {
 	sp := &s.Spec
 	c := &sp.Cluster
 	if c.Mode == "" {
@@ -78,8 +79,11 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 		c.StepPeriod = api.Duration(DefaultStepPeriod)
 	}
 	if k := c.K8s; k != nil {
+		if k.PrometheusURL == "" {
+			k.PrometheusURL = getenv(EnvPrometheusURL)
+		}
 		if k.LinkerdVizURL == "" {
-			k.LinkerdVizURL = DefaultLinkerdVizURL
+			k.LinkerdVizURL = cmp.Or(getenv(EnvLinkerdVizURL), DefaultLinkerdVizURL)
 		}
 		if k.Linkerd == "" {
 			k.Linkerd = DefaultLinkerd

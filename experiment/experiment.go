@@ -100,19 +100,36 @@ import (
 // MaxFileSize bounds an experiment file; real ones are a few kilobytes.
 const MaxFileSize = 1 << 20
 
-// Load reads and parses the experiment file at path.
+// The environment variables the seed located Prometheus and Linkerd viz
+// with; Load takes a k8s spec's missing URLs from them.
+const (
+	EnvPrometheusURL = "PROMETHEUS_URL"
+	EnvLinkerdVizURL = "LINKERD_VIZ_API_URL"
+)
+
+// Load reads and parses the experiment file at path, as grlctl does: a
+// k8s spec that leaves cluster.k8s.prometheusURL or linkerdVizURL out
+// takes them from PROMETHEUS_URL and LINKERD_VIZ_API_URL when those are
+// set, and records them, so the run's history holds the URLs it used.
 func Load(path string) (*api.ExperimentSpec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load experiment: %w", err)
 	}
-	return Parse(path, data)
+	return ParseEnv(path, data, os.Getenv)
 }
 
 // Parse parses and validates an experiment document and fills in its
 // defaults. file names the document in errors. On failure it returns every
-// problem as a *FieldError, joined and sorted by position.
+// problem as a *FieldError, joined and sorted by position. It reads no
+// environment.
 func Parse(file string, data []byte) (*api.ExperimentSpec, error) {
+	return ParseEnv(file, data, nil)
+}
+
+// ParseEnv is Parse with the environment Load reads (getenv; nil reads
+// none).
+func ParseEnv(file string, data []byte, getenv func(string) string) (*api.ExperimentSpec, error) {
 	if len(data) > MaxFileSize {
 		return nil, &FieldError{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("the file is %d bytes; an experiment file is at most %d", len(data), MaxFileSize)}
 	}
@@ -130,7 +147,10 @@ func Parse(file string, data []byte) (*api.ExperimentSpec, error) {
 	d.value(root, "", at, reflect.ValueOf(&spec).Elem())
 
 	given := func(p string) bool { return d.given[p] }
-	applyDefaults(&spec, given, d.quiet)
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	applyDefaults(&spec, given, d.quiet, getenv)
 	v := &validator{quiet: d.quiet}
 	v.validate(&spec)
 	for _, e := range v.errs {

@@ -665,3 +665,27 @@ func TestStepPeriodBelowASecondOnlyOnACluster(t *testing.T) {
 		t.Errorf("sim with a 0.3 s step: %v, want an error naming spec.cluster.stepPeriod", err)
 	}
 }
+
+func TestLoadTakesMissingClusterURLsFromTheSeedsVariables(t *testing.T) {
+	env := map[string]string{EnvPrometheusURL: "http://prometheus.monitoring:9090", EnvLinkerdVizURL: "http://web.linkerd-viz:8084/api/edges"}
+	getenv := func(k string) string { return env[k] }
+	bare := edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: k8s, k8s: {namespace: ob}}")
+	s, err := ParseEnv("t.yaml", []byte(bare), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := s.Spec.Cluster.K8s; k.PrometheusURL != env[EnvPrometheusURL] || k.LinkerdVizURL != env[EnvLinkerdVizURL] {
+		t.Errorf("urls %q %q, want the environment's", k.PrometheusURL, k.LinkerdVizURL)
+	}
+	given := edit(t, "{mode: sim, stepPeriod: 15s}", "{mode: k8s, k8s: {namespace: ob, prometheusURL: 'http://prom:9090'}}")
+	s, err = ParseEnv("t.yaml", []byte(given), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Spec.Cluster.K8s.PrometheusURL; got != "http://prom:9090" {
+		t.Errorf("prometheusURL %q: the file's value must win", got)
+	}
+	if _, err := Parse("t.yaml", []byte(bare)); err == nil || !strings.Contains(err.Error(), EnvPrometheusURL) {
+		t.Errorf("Parse without an environment: %v, want the missing prometheusURL to mention %s", err, EnvPrometheusURL)
+	}
+}

@@ -362,7 +362,7 @@ func (v *validator) k8s(k *api.K8s) {
 		v.add(p+".namespace", "%s", msg)
 	}
 	if k.PrometheusURL == "" {
-		v.add(p+".prometheusURL", "required: the Prometheus base URL, e.g. http://prometheus.linkerd-viz.svc.cluster.local:9090")
+		v.add(p+".prometheusURL", "required: the Prometheus base URL, e.g. http://prometheus.linkerd-viz.svc.cluster.local:9090 (grlctl also takes it from %s)", EnvPrometheusURL)
 	} else if msg := checkURL(k.PrometheusURL); msg != "" {
 		v.add(p+".prometheusURL", "%s", msg)
 	}
