@@ -175,7 +175,7 @@ func (a *Activities) evaluateRunK8s(ctx context.Context, in api.EvaluateRunInput
 	if invalid == "" {
 		duration := spec.Spec.Load.Duration.Std()
 		ld := a.startLoad(ctx, spec, in.ExperimentID, in.Scenario, duration, "eval", in.Controller.Name, in.Scenario, in.Split, strconv.Itoa(in.Repetition))
-		m, err = a.measure(ctx, ka, ctrl, track, w, duration, period, sloMs, ld.failed)
+		m, err = a.measure(ctx, ka, ctrl, track, w, duration, period, sloMs, ld.ended)
 		if err != nil {
 			ld.stop()
 			return api.EvaluateRunResult{}, fmt.Errorf("%s: %w", what, err)
@@ -220,7 +220,7 @@ func (a *Activities) evaluateRunK8s(ctx context.Context, in api.EvaluateRunInput
 // after each observation, writes a series row per step and returns the
 // run's metrics (latency percentiles as request-weighted means of the
 // steps', which Locust's totals replace when there are any).
-func (a *Activities) measure(ctx context.Context, ka *kubeApp, ctrl *k8sController, track *runTracker, w *csv.Writer, duration, period time.Duration, sloMs float64, loadFailed func() error) (api.RunMetrics, error) {
+func (a *Activities) measure(ctx context.Context, ka *kubeApp, ctrl *k8sController, track *runTracker, w *csv.Writer, duration, period time.Duration, sloMs float64, loadEnded func() error) (api.RunMetrics, error) {
 	steps := int(duration / period)
 	if steps < 1 {
 		return api.RunMetrics{}, invalidSpec("load.duration %s is shorter than one step (%s)", duration, period)
@@ -235,7 +235,9 @@ func (a *Activities) measure(ctx context.Context, ka *kubeApp, ctrl *k8sControll
 		if err := sleepCtx(ctx, time.Until(start.Add(time.Duration(step)*period))); err != nil {
 			return api.RunMetrics{}, err
 		}
-		if err := loadFailed(); err != nil {
+		// The load lasts as long as the measurement: only at the last
+		// step may it have ended (its start lagged this loop's).
+		if err := loadEnded(); err != nil && (step < steps || !errors.Is(err, errLoadEnded)) {
 			return api.RunMetrics{}, err
 		}
 		o, err := ka.cluster.Observe(ctx)

@@ -2,14 +2,12 @@ package activities
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
-
-	"go.temporal.io/sdk/activity"
 
 	"github.com/grlscaler/grlscaler/envs/sim"
 	"github.com/grlscaler/grlscaler/infra/objstore"
@@ -180,18 +178,15 @@ type loadRun struct {
 }
 
 // startLoad starts the load stage for scenario, lasting d, beside the
-// caller's work. The job is named after the work and the activity
-// attempt, so a retry gets fresh load rather than an earlier attempt's
-// finished job (an earlier attempt's job that outlived its worker ends at
-// its own deadline).
+// caller's work. The job is named after the work plus a suffix of its
+// own, so that a retry (of the activity, or of a stage in a child process
+// or Job, which knows no attempt number) gets fresh load rather than an
+// earlier attempt's finished job; an earlier attempt's job that outlived
+// its worker ends at its own deadline.
 func (a *Activities) startLoad(ctx context.Context, spec *api.ExperimentSpec, id, scenario string, d time.Duration, work ...string) *loadRun {
-	attempt := 1
-	if activity.IsActivity(ctx) {
-		attempt = int(activity.GetInfo(ctx).Attempt)
-	}
 	in := api.LoadInput{
 		ExperimentID: id, Spec: *spec, Scenario: scenario, Duration: api.Duration(d),
-		Name: loadJobName(id, append(work, "a"+strconv.Itoa(attempt))...),
+		Name: loadJobName(id, append(work, rand.Text()[:8])...),
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	l := &loadRun{cancel: cancel, done: make(chan struct{})}

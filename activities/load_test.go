@@ -141,7 +141,7 @@ func TestLoadStageRunsTheScenarioAndStoresLocustsResults(t *testing.T) {
 	}
 }
 
-func TestLoadBesideWorkIsNamedPerAttemptAndStoppedWithIt(t *testing.T) {
+func TestLoadBesideWorkIsNamedPerStartAndStoppedWithIt(t *testing.T) {
 	e, f, spec := loadEnv(t, func(s *api.Spec) {
 		s.Load.Locust.Runner = api.LocustRemote
 	})
@@ -151,8 +151,18 @@ func TestLoadBesideWorkIsNamedPerAttemptAndStoppedWithIt(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		_, jobs, _ = f.snapshot()
 	}
-	if len(jobs) != 1 || jobs[0].Name != "load-exp-1-train-agent-0-a1" {
-		t.Fatalf("jobs %+v, want one named after the work and attempt 1", jobs)
+	if len(jobs) != 1 || !strings.HasPrefix(jobs[0].Name, "load-exp-1-train-agent-0-") {
+		t.Fatalf("jobs %+v, want one named after the work", jobs)
+	}
+	// Another start of the same work (a retry) gets a job of its own.
+	again := e.acts.startLoad(context.Background(), &spec, testID, "peak", time.Hour, "train", "agent", "0")
+	defer again.stop()
+	for deadline := time.Now().Add(10 * time.Second); len(jobs) < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		_, jobs, _ = f.snapshot()
+	}
+	if len(jobs) != 2 || jobs[1].Name == jobs[0].Name {
+		t.Fatalf("a retry's load job %+v has the first one's name", jobs)
 	}
 	if err := ld.ended(); err != nil {
 		t.Fatalf("running load reports %v", err)

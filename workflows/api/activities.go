@@ -314,9 +314,9 @@ type SweepResult struct {
 type LoadInput struct {
 	ExperimentID string         `json:"experimentId"`
 	Spec         ExperimentSpec `json:"spec"`
-	// Name is the Locust job's name, a DNS-1123 label unique to the
-	// experiment, the work and the activity attempt: a retried attempt
-	// gets fresh load, never the finished job of an earlier one.
+	// Name is the Locust job's name, a DNS-1123 label: the work's, plus
+	// a random suffix, so that a retry gets fresh load, never the
+	// finished job of an earlier attempt.
 	Name     string   `json:"name"`
 	Scenario string   `json:"scenario"`
 	Duration Duration `json:"duration"`
