@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -21,7 +20,6 @@ import (
 	"github.com/grlscaler/grlscaler/envs/app"
 	"github.com/grlscaler/grlscaler/envs/k8s"
 	"github.com/grlscaler/grlscaler/envs/k8s/manifests"
-	"github.com/grlscaler/grlscaler/loadtest"
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
@@ -49,17 +47,6 @@ func connectKube(_ context.Context, k *api.K8s) (kubernetes.Interface, metricscl
 	}
 	return k8s.NewClients(cfg)
 }
-
-// LoadRunnerFor returns the Locust runner of kind (an api.Locust* name)
-// for an experiment. Nil means the real runners: a local Locust, the load
-// agent at M1_HOST, or Jobs in the app's namespace.
-type LoadRunnerFor func(ctx context.Context, spec *api.ExperimentSpec, kind string) (loadtest.Runner, error)
-
-// localLoad is the process's local Locust runner (see localLocust).
-var localLoad = struct {
-	sync.Mutex
-	r *loadtest.LocalRunner
-}{}
 
 // kubeApp is an experiment's app on its cluster.
 type kubeApp struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/grlscaler/grlscaler/envs/sim"
@@ -117,6 +118,17 @@ func (a *Activities) runLoad(ctx context.Context, in api.LoadInput) (api.LoadRes
 	log.Info("load done", "job", in.Name, "state", st.State, "requests", t.Requests, "rps", t.RPS, "p95Ms", t.P95, "results", key)
 	return out, nil
 }
+
+// LoadRunnerFor returns the Locust runner of kind (an api.Locust* name)
+// for an experiment. Nil means the real runners: a local Locust, the load
+// agent at M1_HOST, or Jobs in the app's namespace.
+type LoadRunnerFor func(ctx context.Context, spec *api.ExperimentSpec, kind string) (loadtest.Runner, error)
+
+// localLoad is the process's local Locust runner (see localLocust).
+var localLoad = struct {
+	sync.Mutex
+	r *loadtest.LocalRunner
+}{}
 
 // locustRunner returns the Locust runner of spec.
 func (a *Activities) locustRunner(ctx context.Context, spec *api.ExperimentSpec) (loadtest.Runner, error) {
