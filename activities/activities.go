@@ -19,6 +19,7 @@ import (
 
 	"github.com/grlscaler/grlscaler/envs"
 	"github.com/grlscaler/grlscaler/envs/app"
+	"github.com/grlscaler/grlscaler/envs/hpa"
 	"github.com/grlscaler/grlscaler/envs/sim"
 	"github.com/grlscaler/grlscaler/experiment"
 	"github.com/grlscaler/grlscaler/infra/objstore"
@@ -142,21 +143,109 @@ func rewardConfig(spec *api.ExperimentSpec, a *app.App) (envs.RewardConfig, erro
 	if ag.SLO > 0 {
 		reward.SLO = ag.SLO.Std()
 	}
+	// Specs recorded before agent.action existed had no cost weight and
+	// trained with the default.
+	if ag.Action != "" {
+		reward.CostWeight = ag.CostWeight
+	}
 	return reward, nil
 }
 
-// trainingEnv builds the training environment of a spec.
-func trainingEnv(spec *api.ExperimentSpec) (*sim.Env, error) {
-	opts, err := simOptions(spec, spec.Spec.Load.TrainingScenario)
+// actionSpace is the spec agent's action space; specs recorded before
+// agent.action existed trained in the seed's.
+func actionSpace(spec *api.ExperimentSpec) envs.ActionSpace {
+	if spec.Spec.Agent.Action == "" {
+		return envs.ActionSeed
+	}
+	return envs.ActionSpace(spec.Spec.Agent.Action)
+}
+
+// controllerSpace is an agent controller's action space: its own, else
+// the agent's.
+func controllerSpace(spec *api.ExperimentSpec, ctrl api.Controller) envs.ActionSpace {
+	if ctrl.Action != "" {
+		return envs.ActionSpace(ctrl.Action)
+	}
+	return actionSpace(spec)
+}
+
+// perServiceCredit reports whether an agent in space is trained with
+// per-service credit: the spec asks for it and the space allows it.
+func perServiceCredit(spec *api.ExperimentSpec, space envs.ActionSpace) bool {
+	return spec.Spec.Agent.Credit == experiment.CreditPerService && space.Factored() && spec.Spec.Agent.Goal == string(envs.GoalSLO)
+}
+
+// baseHPA is the hpa-residual space's HPA configuration over an app's
+// replica bounds (the zero Config for the other spaces).
+func baseHPA(spec *api.ExperimentSpec, a *app.App, space envs.ActionSpace) (hpa.Config, error) {
+	name := spec.Spec.Agent.BaseHPA
+	if space != envs.ActionHPAResidual {
+		return hpa.Config{}, nil
+	}
+	lo, hi := a.Services[0].MinReplicas, a.Services[0].MaxReplicas
+	for _, s := range a.Services {
+		lo, hi = min(lo, s.MinReplicas), max(hi, s.MaxReplicas)
+	}
+	cfg, err := hpa.ParsePreset(name, int32(max(lo, 1)), int32(hi))
+	if err != nil {
+		return hpa.Config{}, invalidSpec("agent baseHPA: %w", err)
+	}
+	for _, s := range a.Services {
+		if s.MaxReplicas != hi {
+			if cfg.MaxReplicasPerService == nil {
+				cfg.MaxReplicasPerService = map[string]int32{}
+			}
+			cfg.MaxReplicasPerService[s.Name] = int32(s.MaxReplicas)
+		}
+	}
+	return cfg, nil
+}
+
+// actuator is the actuator of an action space for an app.
+func actuator(spec *api.ExperimentSpec, a *app.App, space envs.ActionSpace, minR, maxR []int) (envs.Actuator, error) {
+	base, err := baseHPA(spec, a, space)
 	if err != nil {
 		return nil, err
+	}
+	act, err := hpa.NewActuator(space, base, minR, maxR)
+	if err != nil {
+		return nil, invalidSpec("agent action: %w", err)
+	}
+	return act, nil
+}
+
+// trainingEnv builds the training environment of a spec: the twin under
+// the training mix, for an agent acting in space.
+func trainingEnv(spec *api.ExperimentSpec, space envs.ActionSpace) (*sim.Env, error) {
+	mix := spec.Spec.Load.TrainingMix()
+	if len(mix) == 0 {
+		return nil, invalidSpec("load: no training scenario")
+	}
+	opts, err := simOptions(spec, mix[0].Name)
+	if err != nil {
+		return nil, err
+	}
+	var scenarios []sim.WeightedScenario
+	for _, ws := range mix {
+		sc, err := sim.ScenarioFor(opts.App, ws.Name)
+		if err != nil {
+			return nil, invalidSpec("training scenario %q: %w", ws.Name, err)
+		}
+		scenarios = append(scenarios, sim.WeightedScenario{Scenario: sc, Weight: ws.Weight})
 	}
 	ag := spec.Spec.Agent
 	reward, err := rewardConfig(spec, opts.App)
 	if err != nil {
 		return nil, err
 	}
-	env, err := sim.NewEnv(sim.EnvOptions{Options: opts, Reward: reward, EpisodeSteps: ag.EpisodeSteps})
+	base, err := baseHPA(spec, opts.App, space)
+	if err != nil {
+		return nil, err
+	}
+	env, err := sim.NewEnv(sim.EnvOptions{
+		Options: opts, Scenarios: scenarios, Reward: reward, EpisodeSteps: ag.EpisodeSteps,
+		Action: space, BaseHPA: base, RandomStarts: ag.RandomStarts,
+	})
 	if err != nil {
 		return nil, invalidSpec("build environment: %w", err)
 	}
@@ -182,7 +271,7 @@ func (a *Activities) deployApp(ctx context.Context, in api.DeployInput) (api.Dep
 		}
 		res = r
 	} else {
-		env, err := trainingEnv(spec)
+		env, err := trainingEnv(spec, actionSpace(spec))
 		if err != nil {
 			return api.DeployResult{}, err
 		}
@@ -223,7 +312,7 @@ func (a *Activities) warmUp(ctx context.Context, in api.WarmUpInput) (api.WarmUp
 	if spec.Spec.Cluster.Mode == api.ModeK8s {
 		return a.warmUpK8s(ctx, in)
 	}
-	opts, err := simOptions(spec, spec.Spec.Load.TrainingScenario)
+	opts, err := simOptions(spec, warmUpScenario(spec))
 	if err != nil {
 		return api.WarmUpResult{}, err
 	}
@@ -269,6 +358,18 @@ func (a *Activities) warmUp(ctx context.Context, in api.WarmUpInput) (api.WarmUp
 	return api.WarmUpResult{Steps: steps, LatencyP95Ms: finite(res.LatencyP95Ms)}, nil
 }
 
+// warmUpScenario is the load of the warm-up: the training mix's heaviest
+// scenario (the first of equals).
+func warmUpScenario(spec *api.ExperimentSpec) string {
+	name, w := "", 0.0
+	for _, ws := range spec.Spec.Load.TrainingMix() {
+		if ws.Weight > w {
+			name, w = ws.Name, ws.Weight
+		}
+	}
+	return name
+}
+
 // finite maps NaN and infinities to 0, which JSON can encode.
 func finite(x float64) float64 {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -280,7 +381,7 @@ func finite(x float64) float64 {
 // agentController returns the evaluation controller named name, or a
 // controller with the spec agent's policy and head.
 func agentController(spec *api.ExperimentSpec, name string) api.Controller {
-	c := api.Controller{Name: name, Type: api.ControllerAgent, Policy: spec.Spec.Agent.Policy, Head: spec.Spec.Agent.Head}
+	c := api.Controller{Name: name, Type: api.ControllerAgent, Policy: spec.Spec.Agent.Policy, Head: spec.Spec.Agent.Head, Action: spec.Spec.Agent.Action}
 	for _, ec := range spec.Spec.Evaluation.Controllers {
 		if ec.Name == name && ec.Type == api.ControllerAgent {
 			if ec.Policy != "" {
@@ -288,6 +389,9 @@ func agentController(spec *api.ExperimentSpec, name string) api.Controller {
 			}
 			if ec.Head != "" {
 				c.Head = ec.Head
+			}
+			if ec.Action != "" {
+				c.Action = ec.Action
 			}
 		}
 	}
@@ -328,6 +432,7 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 		tr, err = model.NewTrainer(env, model.Options{
 			Policy: model.PolicyKind(ctrl.Policy), Head: model.HeadKind(ctrl.Head),
 			Hyper: experiment.Hyperparameters(spec.Spec.Agent), Seed: spec.Spec.Agent.Seed,
+			ServiceValues: perServiceCredit(spec, controllerSpace(spec, ctrl)),
 		})
 		if err != nil {
 			return api.TrainChunkResult{}, invalidSpec("train chunk %d of %s: new trainer: %w", in.Chunk, in.Agent, err)
@@ -357,6 +462,15 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 		log.Info("checkpoint of this chunk already stored by an earlier attempt; reusing it", "key", key)
 		return res, nil
 	}
+	if every := spec.Spec.Agent.Validation.Every; every > 0 {
+		eval, err := validationEvaluator(spec)
+		if err != nil {
+			return api.TrainChunkResult{}, err
+		}
+		if err := tr.SetEvaluator(every, eval); err != nil {
+			return api.TrainChunkResult{}, invalidSpec("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
+		}
+	}
 	stopLoad, err := startLoad()
 	if err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
@@ -365,7 +479,7 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 		// After the last rollout the result follows at once; a heartbeat
 		// there only delays it (the first heartbeat is synchronous).
 		if p.Steps < want {
-			heartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward)})
+			heartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward), "best": finite(p.BestScore)})
 		}
 	})
 	stopLoad()
@@ -387,6 +501,9 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 		PolicyLoss:        finite(rep.PolicyLoss),
 		ValueLoss:         finite(rep.ValueLoss),
 		Entropy:           finite(rep.Entropy),
+		ValidationScore:   finite(rep.EvalScore),
+		BestScore:         finite(rep.BestScore),
+		BestStep:          rep.BestStep,
 	}
 	// The record goes first and the checkpoint last: a stored checkpoint is
 	// the chunk's commit, and a retry that finds it also finds its record.

@@ -213,15 +213,23 @@ func TestTrainChunk(t *testing.T) {
 	data1 := mustGet(t, e.store, r1.Checkpoint.Key, r1.Checkpoint.SHA256)
 
 	// Two chunks equal one uninterrupted run of 100 steps.
-	tenv, err := trainingEnv(&spec)
+	tenv, err := trainingEnv(&spec, actionSpace(&spec))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr, err := model.NewTrainer(tenv, model.Options{
 		Policy: model.PolicyKind(spec.Spec.Agent.Policy), Head: model.HeadKind(spec.Spec.Agent.Head),
 		Hyper: experiment.Hyperparameters(spec.Spec.Agent), Seed: spec.Spec.Agent.Seed,
+		ServiceValues: perServiceCredit(&spec, actionSpace(&spec)),
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	eval, err := validationEvaluator(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetEvaluator(spec.Spec.Agent.Validation.Every, eval); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tr.Train(context.Background(), 100, nil); err != nil {
@@ -448,7 +456,7 @@ func TestWriteReport(t *testing.T) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.SchemaVersion != 2 || doc.ExperimentID != testID || len(doc.Controllers) != 3 {
+	if doc.SchemaVersion != report.SchemaVersion || doc.ExperimentID != testID || len(doc.Controllers) != 3 {
 		t.Fatalf("report header: %+v", doc)
 	}
 	for _, c := range doc.Controllers {
@@ -491,7 +499,7 @@ func TestWriteReport(t *testing.T) {
 		}
 	}
 	if cost == nil || cost.Agent != "agent" || cost.Baseline != "hpa-cpu-50" || cost.N != 4 || cost.MeanDiff != 1.5 ||
-		math.Abs(cost.T-2.323790) > 1e-5 || math.Abs(cost.PValue-0.102734) > 1e-5 {
+		!cost.Inferred || math.Abs(*cost.T-2.323790) > 1e-5 || math.Abs(*cost.PValue-0.102734) > 1e-5 {
 		t.Fatalf("cost comparison %+v", cost)
 	}
 	if len(rep.Training) != 1 || len(rep.Training[0].Chunks) != 2 || rep.Training[0].Chunks[1].Step != 100 {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -165,7 +166,7 @@ func (a *Activities) warmUpK8s(ctx context.Context, in api.WarmUpInput) (api.War
 	if err != nil {
 		return api.WarmUpResult{}, err
 	}
-	ld := a.startLoad(ctx, spec, in.ExperimentID, spec.Spec.Load.TrainingScenario, d, "warmup")
+	ld := a.startLoad(ctx, spec, in.ExperimentID, warmUpScenario(spec), d, "warmup")
 	defer ld.stop()
 	period := spec.Spec.Cluster.StepPeriod.Std()
 	start := time.Now()
@@ -274,19 +275,45 @@ func (h *heartbeatEnv) Step(act envs.Action) (envs.StepResult, error) {
 }
 
 // k8sTrainingEnv is the training environment on the cluster.
-func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp) (*heartbeatEnv, error) {
+func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp, space envs.ActionSpace) (*heartbeatEnv, error) {
 	reward, err := rewardConfig(spec, ka.app)
+	if err != nil {
+		return nil, err
+	}
+	base, err := baseHPA(spec, ka.app, space)
 	if err != nil {
 		return nil, err
 	}
 	env, err := k8s.NewEnv(k8s.EnvOptions{
 		Cluster: ka.cluster, Reward: reward, EpisodeSteps: spec.Spec.Agent.EpisodeSteps,
-		StepPeriod: spec.Spec.Cluster.StepPeriod.Std(),
+		StepPeriod: spec.Spec.Cluster.StepPeriod.Std(), Action: space, BaseHPA: base,
 	})
 	if err != nil {
 		return nil, invalidSpec("k8s environment: %w", err)
 	}
 	return &heartbeatEnv{Env: env.Bind(ctx), ctx: ctx}, nil
+}
+
+// chunkScenario is the scenario a training chunk on a cluster runs: one
+// real load at a time, so the chunks follow the training mix in
+// proportion to its weights (chunk k runs the scenario whose share of
+// the cumulative weight covers the point k·φ mod 1 of the low-discrepancy
+// golden-ratio sequence, so any run of chunks is spread evenly).
+func chunkScenario(spec *api.ExperimentSpec, chunk int) string {
+	mix := spec.Spec.Load.TrainingMix()
+	var total float64
+	for _, ws := range mix {
+		total += ws.Weight
+	}
+	const phi = 0.6180339887498949
+	u := math.Mod(float64(chunk)*phi, 1) * total
+	for _, ws := range mix {
+		if u < ws.Weight {
+			return ws.Name
+		}
+		u -= ws.Weight
+	}
+	return mix[len(mix)-1].Name
 }
 
 // chunkEnv returns a training chunk's environment and a function that
@@ -296,8 +323,9 @@ func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpe
 // episodes) and is stopped when the chunk ends.
 func (a *Activities) chunkEnv(ctx context.Context, in api.TrainChunkInput) (envs.Env, func() (func(), error), error) {
 	spec := &in.Spec
+	space := controllerSpace(spec, agentController(spec, in.Agent))
 	if spec.Spec.Cluster.Mode != api.ModeK8s {
-		env, err := trainingEnv(spec)
+		env, err := trainingEnv(spec, space)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -307,13 +335,13 @@ func (a *Activities) chunkEnv(ctx context.Context, in api.TrainChunkInput) (envs
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err := a.k8sTrainingEnv(ctx, spec, ka)
+	env, err := a.k8sTrainingEnv(ctx, spec, ka, space)
 	if err != nil {
 		return nil, nil, err
 	}
 	start := func() (func(), error) {
 		d := 2*time.Duration(in.Steps)*spec.Spec.Cluster.StepPeriod.Std() + 5*time.Minute
-		ld := a.startLoad(ctx, spec, in.ExperimentID, spec.Spec.Load.TrainingScenario, d, "train", in.Agent, strconv.Itoa(in.Chunk))
+		ld := a.startLoad(ctx, spec, in.ExperimentID, chunkScenario(spec, in.Chunk), d, "train", in.Agent, strconv.Itoa(in.Chunk))
 		env.loadEnded = ld.ended
 		return ld.stop, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/grlscaler/grlscaler/envs/hpa"
 	"github.com/grlscaler/grlscaler/envs/sim"
 	"github.com/grlscaler/grlscaler/infra/objstore"
+	"github.com/grlscaler/grlscaler/model"
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
@@ -79,11 +80,78 @@ func (a *Activities) controller(ctx context.Context, c *sim.Cluster, in api.Eval
 		if err != nil {
 			return nil, err
 		}
-		minR, maxR := replicaBounds(c.App(), ctrl)
-		return pol.Controller(ctrl.Name, sim.NewObserver(c).Observe, minR, maxR, true, in.Seed), nil
+		return simAgent(&in.Spec, c, pol, ctrl.Name, in.Seed)
 	default:
 		return nil, invalidSpec("controller %s: unknown type %q", ctrl.Name, ctrl.Type)
 	}
+}
+
+// simAgent is a policy acting greedily on the twin c as a controller,
+// through the spec's action space as in training.
+func simAgent(spec *api.ExperimentSpec, c *sim.Cluster, pol *model.Policy, name string, seed uint64) (envs.Controller, error) {
+	ob := sim.NewObserver(c, pol.Space())
+	es := ob.Spec(0)
+	act, err := actuator(spec, c.App(), pol.Space(), es.MinReplicas, es.MaxReplicas)
+	if err != nil {
+		return nil, err
+	}
+	ctl, err := pol.Controller(name, ob.Observe, act, true, seed)
+	if err != nil {
+		return nil, invalidSpec("controller %s: %w", name, err)
+	}
+	return ctl, nil
+}
+
+// validationEvaluator scores a policy during training as the evaluation
+// would run it: greedily, on every evaluation scenario from its start,
+// for load.duration, with agent.validation.seeds validation seeds each
+// (the seeds that choose the best HPA, never the test seeds). The score
+// is the runs' mean total reward under the training goal.
+func validationEvaluator(spec *api.ExperimentSpec) (model.Evaluator, error) {
+	s := &spec.Spec
+	type run struct {
+		opts sim.Options
+		seed uint64
+	}
+	var runs []run
+	for si, name := range s.Load.EvaluationScenarios {
+		opts, err := simOptions(spec, name)
+		if err != nil {
+			return nil, err
+		}
+		for v := range s.Agent.Validation.Seeds {
+			runs = append(runs, run{opts, api.ValidationSeed(s.Agent.Seed, si, v)})
+		}
+	}
+	if len(runs) == 0 {
+		return nil, invalidSpec("agent validation: no evaluation scenario or seed")
+	}
+	reward, err := rewardConfig(spec, runs[0].opts.App)
+	if err != nil {
+		return nil, err
+	}
+	return func(p *model.Policy) (float64, error) {
+		var total float64
+		for _, r := range runs {
+			c, err := sim.NewCluster(r.opts)
+			if err != nil {
+				return 0, invalidSpec("validation: build twin: %w", err)
+			}
+			ctl, err := simAgent(spec, c, p, "validation", r.seed)
+			if err != nil {
+				return 0, err
+			}
+			track := newRunTracker(c.App(), c.StepPeriod(), reward)
+			if _, err := sim.Run(c, ctl, sim.RunOptions{Seed: r.seed, Duration: s.Load.Duration.Std(), SLO: s.Evaluation.SLO.Std(), Record: track.observe}); err != nil {
+				return 0, fmt.Errorf("validation run on %s: %w", c.Scenario().Name, err)
+			}
+			if ae, ok := ctl.(interface{ Err() error }); ok && ae.Err() != nil {
+				return 0, fmt.Errorf("validation run on %s: agent: %w", c.Scenario().Name, ae.Err())
+			}
+			total += track.totalReward
+		}
+		return total / float64(len(runs)), nil
+	}, nil
 }
 
 func fmtFloat(x float64) string { return strconv.FormatFloat(finite(x), 'g', 8, 64) }

@@ -79,11 +79,24 @@ func (a *Activities) setUpController(ctx context.Context, ka *kubeApp, in api.Ev
 		}
 		var obs envs.Observation
 		desiredGym := make([]int, len(minR))
+		replicas := make([]int, len(minR))
+		mask := make([]bool, len(minR)*pol.Space().Moves())
 		var latest *k8s.Observation
-		agent := pol.Controller(ctrl.Name, func() envs.Observation {
+		act, err := actuator(spec, ka.app, pol.Space(), minR, maxR)
+		if err != nil {
+			return nil, "", err
+		}
+		agent, err := pol.Controller(ctrl.Name, func() envs.Observation {
 			latest.Build(&obs, desiredGym, minR, maxR)
+			for i := range latest.Services {
+				replicas[i] = latest.Services[i].Replicas
+			}
+			pol.Space().MaskObservation(&obs, mask, replicas, minR, maxR)
 			return obs
-		}, minR, maxR, true, in.Seed)
+		}, act, true, in.Seed)
+		if err != nil {
+			return nil, "", invalidSpec("controller %s: %w", ctrl.Name, err)
+		}
 		agent.Reset()
 		var view envs.ClusterView
 		return &k8sController{decide: func(o *k8s.Observation, desired []int) error {

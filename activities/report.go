@@ -80,6 +80,7 @@ func reportInput(in *api.ReportInput) report.Input {
 			tr.Chunks = append(tr.Chunks, report.TrainingChunk{
 				Chunk: i, Step: c.Checkpoint.Step, MeanEpisodeReward: c.MeanEpisodeReward,
 				PolicyLoss: c.PolicyLoss, ValueLoss: c.ValueLoss, Entropy: c.Entropy,
+				ValidationScore: c.ValidationScore, BestScore: c.BestScore, BestStep: c.BestStep,
 			})
 		}
 		ri.Training = append(ri.Training, tr)

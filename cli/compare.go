@@ -49,6 +49,9 @@ type metricDiff struct {
 }
 
 // NewCmdCompare builds grlctl compare.
+// minCompareSchema is the oldest report schema compare reads.
+const minCompareSchema = 2
+
 func NewCmdCompare(streams IO) *cobra.Command {
 	var tf temporalFlags
 	var s3 s3Flags
@@ -139,12 +142,14 @@ func readReportJSON(ctx context.Context, c client.Client, s3 *s3Flags, stores ma
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("experiment %q: decode %s: %w", id, api.ReportJSONObject, err)
 	}
-	if r.SchemaVersion != report.SchemaVersion {
+	// Version 3 changed only the comparisons' inference fields, which
+	// compare does not read: version 2 reads the same.
+	if r.SchemaVersion < minCompareSchema || r.SchemaVersion > report.SchemaVersion {
 		why := ""
 		if r.SchemaVersion == 0 {
 			why = " (it has no schema_version: an older grlscaler wrote it)"
 		}
-		return nil, fmt.Errorf("experiment %q has a report of schema version %d%s; grlctl compare reads version %d", id, r.SchemaVersion, why, report.SchemaVersion)
+		return nil, fmt.Errorf("experiment %q has a report of schema version %d%s; grlctl compare reads versions %d to %d", id, r.SchemaVersion, why, minCompareSchema, report.SchemaVersion)
 	}
 	return &r, nil
 }

@@ -212,8 +212,8 @@ func TestCompareReadsTwoExperimentsReports(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"schema version 1", []string{"cmp-a", "cmp-v1"}, 1, `experiment "cmp-v1" has a report of schema version 1; grlctl compare reads version 2`},
-		{"no schema version", []string{"cmp-v0", "cmp-a"}, 1, `experiment "cmp-v0" has a report of schema version 0 (it has no schema_version: an older grlscaler wrote it); grlctl compare reads version 2`},
+		{"schema version 1", []string{"cmp-a", "cmp-v1"}, 1, `experiment "cmp-v1" has a report of schema version 1; grlctl compare reads versions 2 to 3`},
+		{"no schema version", []string{"cmp-v0", "cmp-a"}, 1, `experiment "cmp-v0" has a report of schema version 0 (it has no schema_version: an older grlscaler wrote it); grlctl compare reads versions 2 to 3`},
 		{"no report", []string{"cmp-none", "cmp-a"}, 1, `experiment "cmp-none" has no report yet`},
 		{"running", []string{"cmp-a", "cmp-running"}, 1, `experiment "cmp-running" is still running`},
 		{"unknown experiment", []string{"cmp-a", "no-such-experiment"}, 2, `no experiment "no-such-experiment"`},
@@ -229,12 +229,12 @@ func TestCompareReadsTwoExperimentsReports(t *testing.T) {
 		})
 	}
 
-	t.Run("schema version 3", func(t *testing.T) {
+	t.Run("schema version 4", func(t *testing.T) {
 		r := compareReport("cmp-b", map[string]float64{"gnn-ppo": 1}, "gnn-ppo")
-		r.SchemaVersion = 3
+		r.SchemaVersion = 4
 		put(t, "cmp-b", r)
 		code, _, errOut := s.grlctl(t, "compare", "cmp-a", "cmp-b")
-		if want := `experiment "cmp-b" has a report of schema version 3; grlctl compare reads version 2`; code != 1 || !strings.Contains(errOut, want) {
+		if want := `experiment "cmp-b" has a report of schema version 4; grlctl compare reads versions 2 to 3`; code != 1 || !strings.Contains(errOut, want) {
 			t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
 		}
 	})

@@ -27,7 +27,10 @@ type Spec struct {
 	Services     []string // canonical node order: observations, actions, CSV columns
 	FlatSize     int      // len(Observation.Flat): FlatPerService per service
 	NodeFeatures int      // columns of Observation.Nodes
-	Moves        int      // NumMoves
+	// Action is the action space; Moves is its number of choices per
+	// decision (Action.Moves()).
+	Action       ActionSpace
+	Moves        int
 	MinReplicas  []int
 	MaxReplicas  []int
 	EpisodeSteps int
@@ -58,6 +61,7 @@ var NodeFeatureNames = []string{
 	"latency_norm",     // service p95 latency / (p95 + 100 ms)
 	"error_rate",       // failed fraction of incoming requests
 	"desired_gap_frac", // (desired - replicas) / max replicas, in [-1, 1]
+	"e2e_latency",      // the app's end-to-end p95: log1p(ms) / log1p(30000), the same on every node
 }
 
 // Observation carries the flat gym-hpa vector and the graph form.
@@ -69,6 +73,10 @@ type Observation struct {
 	Nodes []float64
 	// Edges is the weighted call graph.
 	Edges []Edge
+	// Mask, when not nil, says which choices are valid now (services x
+	// Spec.Moves, row-major): the factored space masks replica changes
+	// past the bounds (ActionSpace.FillMask).
+	Mask []bool
 }
 
 // Clone returns a deep copy, for callers that keep observations across steps
@@ -78,6 +86,7 @@ func (o Observation) Clone() Observation {
 		Flat:  append([]float64(nil), o.Flat...),
 		Nodes: append([]float64(nil), o.Nodes...),
 		Edges: append([]Edge(nil), o.Edges...),
+		Mask:  append([]bool(nil), o.Mask...),
 	}
 }
 
@@ -86,7 +95,18 @@ type StepResult struct {
 	Obs    Observation
 	Reward float64
 	Done   bool
-	Info   Info
+	// Truncated marks an episode ended by its time limit rather than by a
+	// terminal state: the return goes on beyond it, so a learner should
+	// bootstrap from Obs (every episode of the twin and of a cluster ends
+	// this way; the seed treated it as terminal).
+	Truncated bool
+	// ServiceRewards, when the goal has per-service terms, are the parts
+	// of Reward that only service i's own replicas earn (the slo goal's
+	// cost of each service's replicas; Reward is their sum plus a shared
+	// part). A learner may credit them to each service's own choices
+	// (model's per-service credit); nil otherwise. Reused by the next step.
+	ServiceRewards []float64
+	Info           Info
 }
 
 // Info holds what happened in a step beyond the observation: the true (not
@@ -116,10 +136,13 @@ const (
 	MaxDelta = 7
 )
 
-// Action is the seed's MultiDiscrete [deployment, move].
+// Action is an agent's decision: the seed's MultiDiscrete [deployment,
+// move] (ActionSeed), or one choice per service in Moves (the factored
+// spaces, see ActionSpace).
 type Action struct {
 	Deployment int
 	Move       int
+	Moves      []int
 }
 
 // Delta returns the replica change the action asks for.

@@ -1,6 +1,7 @@
 package envs
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -70,8 +71,8 @@ func TestRewardGoals(t *testing.T) {
 		{"cost counts services at their desired replicas", DefaultRewardConfig(GoalCost, 250), in, 1},
 		{"latency is the negative mean", DefaultRewardConfig(GoalLatency, 250), in, -120},
 		{"latency is capped", DefaultRewardConfig(GoalLatency, 100), in, -100},
-		// v = 1 + (750-500)/500 = 1.5; u = (1+2)/14; e = 0.01.
-		{"slo adds violation, cost and errors", slo, in, -(1.5 + 0.5*3.0/14 + 5*0.01)},
+		// v = 1 + log2(750/500); u = (1+2)/14; e = 0.01.
+		{"slo adds violation, cost and errors", slo, in, -(1 + math.Log2(1.5) + 0.5*3.0/14 + 5*0.01)},
 		{"slo met costs only replicas and errors", slo, withP95(in, 400), -(0.5*3.0/14 + 5*0.01)},
 		{"cost penalty on a bound hit", DefaultRewardConfig(GoalCost, 250), bound(in), -1},
 		{"latency penalty on a bound hit", DefaultRewardConfig(GoalLatency, 3000), bound(in), -3000},

@@ -21,7 +21,18 @@ type ServiceSample struct {
 	// CPURequestMilli and MemRequestMiB are the app container's requests.
 	CPURequestMilli, MemRequestMiB float64
 	MinReplicas, MaxReplicas       int
+	// AppLatencyP95Ms is the app's end-to-end p95 latency, the same for
+	// every service: what the SLO is about, seen from every node.
+	AppLatencyP95Ms float64
 }
+
+// appLatencyScale normalises the end-to-end latency feature: log1p of a
+// 30 s request timeout (Online Boutique's) maps to 1.
+var appLatencyScale = math.Log1p(30000)
+
+// AppLatencyFeature is the e2e_latency node feature of an end-to-end p95
+// latency in ms.
+func AppLatencyFeature(ms float64) float64 { return math.Log1p(max(ms, 0)) / appLatencyScale }
 
 // FillService writes service i's gym-hpa flat values (FlatPerService) and
 // its node features (NodeFeatureNames) into obs, whose Flat and Nodes must
@@ -50,5 +61,6 @@ func FillService(obs *Observation, i int, s *ServiceSample) int {
 	x[5] = s.LatencyP95Ms / (s.LatencyP95Ms + 100)
 	x[6] = s.ErrorRate
 	x[7] = float64(d-r) / maxR
+	x[8] = AppLatencyFeature(s.AppLatencyP95Ms)
 	return d
 }

@@ -68,8 +68,8 @@ type RewardInput struct {
 	BoundHit                 bool
 }
 
-// sloPenaltyMax bounds the slo goal's per-step violation term so that one
-// overloaded step cannot dominate an episode's return.
+// sloPenaltyMax is the slo goal's penalty for a seed move past a replica
+// bound: as bad as a p95 of 16 times the SLO.
 const sloPenaltyMax = 5
 
 // Reward computes the step reward.
@@ -78,9 +78,13 @@ const sloPenaltyMax = 5
 //     replicas (0..n); -1 when the action hit a replica bound.
 //   - latency: -min(mean end-to-end latency in ms, cap); -cap on a bound hit.
 //   - slo: -(v + CostWeight*u + ErrorWeight*e), where v = 0 if p95 <= SLO and
-//     1 + min((p95-SLO)/SLO, 4) otherwise, u = sum(replicas-min)/sum(max-min)
-//     in [0, 1], and e is the failed fraction; a bound hit gives the largest
-//     violation term plus the cost term, -(5 + CostWeight*u).
+//     1 + log2(p95/SLO) otherwise, u = sum(replicas-min)/sum(max-min)
+//     in [0, 1], and e is the failed fraction; a bound hit gives
+//     -(5 + CostWeight*u). Every violation costs more than any saving of
+//     replicas can earn (CostWeight < 1), and the violation term keeps
+//     growing with the latency: a linear term capped at 5 x SLO (this
+//     goal's first form) was flat over every state of an under-provisioned
+//     app, so no action looked better than another (docs/learning.md).
 func (c RewardConfig) Reward(in RewardInput) float64 {
 	switch c.Goal {
 	case GoalLatency:
@@ -104,7 +108,7 @@ func (c RewardConfig) Reward(in RewardInput) float64 {
 		slo := float64(c.SLO) / float64(time.Millisecond)
 		v := 0.0
 		if in.LatencyP95Ms > slo {
-			v = 1 + math.Min((in.LatencyP95Ms-slo)/slo, sloPenaltyMax-1)
+			v = 1 + math.Log2(in.LatencyP95Ms/slo)
 		}
 		return -(v + c.CostWeight*u + c.ErrorWeight*in.ErrorRate)
 	default: // GoalCost
@@ -119,6 +123,29 @@ func (c RewardConfig) Reward(in RewardInput) float64 {
 		}
 		return float64(n)
 	}
+}
+
+// ServiceRewards writes into out (one per service) the parts of the step
+// reward that depend only on each service's own replicas, and reports
+// whether the goal has such parts: the slo goal's cost term,
+// -CostWeight*(replicas_i-min_i)/sum(max-min), whose sum over services is
+// the reward's cost term. A seed move past a bound has none (the penalty
+// is the agent's as a whole).
+func (c RewardConfig) ServiceRewards(in RewardInput, out []float64) bool {
+	if c.Goal != GoalSLO || in.BoundHit {
+		return false
+	}
+	var span float64
+	for i := range in.Replicas {
+		span += float64(in.MaxReplicas[i] - in.MinReplicas[i])
+	}
+	for i, r := range in.Replicas {
+		out[i] = 0
+		if span > 0 {
+			out[i] = -c.CostWeight * float64(r-in.MinReplicas[i]) / span
+		}
+	}
+	return true
 }
 
 // DesiredThreshold is gym-hpa's target fraction of requests (seed-spec 1.1).

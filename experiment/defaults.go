@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"cmp"
+	"fmt"
 	"time"
 
 	"github.com/grlscaler/grlscaler/envs"
@@ -14,15 +15,30 @@ import (
 // Defaults, applied by Parse to fields the document leaves out. Each is
 // listed in the package documentation.
 const (
-	DefaultStepPeriod       = 15 * time.Second // one HPA sync period (hpa.DefaultSyncPeriod)
-	DefaultWarmUp           = 2 * time.Minute
-	DefaultAlgorithm        = model.PPO
-	DefaultPolicy           = model.GCN
-	DefaultHead             = model.JointHead
-	DefaultGoal             = envs.GoalSLO
-	DefaultEpisodeSteps     = 25 // gym-hpa's MAX_STEPS (seed-spec 1.2)
-	DefaultSeed             = 42 // the seed's orchestrators' --seed (seed-spec 3.7)
-	DefaultTrainingScenario = "peak"
+	DefaultStepPeriod = 15 * time.Second // one HPA sync period (hpa.DefaultSyncPeriod)
+	DefaultWarmUp     = 2 * time.Minute
+	DefaultAlgorithm  = model.PPO
+	DefaultPolicy     = model.GCN
+	DefaultHead       = model.JointHead
+	DefaultGoal       = envs.GoalSLO
+	DefaultSeed       = 42 // the seed's orchestrators' --seed (seed-spec 3.7)
+	// DefaultAction is the action space that measured best
+	// (docs/learning.md).
+	DefaultAction = envs.ActionFactored
+	// CreditShared and CreditPerService are agent.credit's values.
+	CreditShared     = "shared"
+	CreditPerService = "per-service"
+	// DefaultBaseHPA is the hpa-residual space's base HPA.
+	DefaultBaseHPA = "cpu-50"
+	// DefaultCostWeight weighs replicas against SLO violations in the
+	// slo goal (docs/learning.md).
+	DefaultCostWeight = 1.0
+	// DefaultRandomStarts is the fraction of training episodes that start
+	// at a random state; the others start as evaluation runs do.
+	DefaultRandomStarts = 0.5
+	// defaultValidations is how many greedy evaluations a training run
+	// makes by default (agent.validation.every).
+	defaultValidations      = 20
 	DefaultLoadDuration     = 15 * time.Minute // the seed's scenario length (seed-spec 4.1)
 	DefaultRepetitions      = 5
 	DefaultValidationSeeds  = 3
@@ -115,11 +131,30 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	if !given("spec.agent.slo") {
 		a.SLO = api.Duration(DefaultSLO)
 	}
-	if !given("spec.agent.episodeSteps") {
-		a.EpisodeSteps = DefaultEpisodeSteps
-	}
 	if !given("spec.agent.seed") {
 		a.Seed = DefaultSeed
+	}
+	if a.Action == "" {
+		a.Action = string(DefaultAction)
+	}
+	residual := a.Action == string(envs.ActionHPAResidual)
+	for _, c := range sp.Evaluation.Controllers {
+		residual = residual || (c.Type == api.ControllerAgent && c.Action == string(envs.ActionHPAResidual))
+	}
+	if a.BaseHPA == "" && residual {
+		a.BaseHPA = DefaultBaseHPA
+	}
+	if a.Credit == "" {
+		a.Credit = CreditShared
+		if envs.ActionSpace(a.Action).Factored() && a.Goal == string(envs.GoalSLO) {
+			a.Credit = CreditPerService
+		}
+	}
+	if !given("spec.agent.costWeight") {
+		a.CostWeight = DefaultCostWeight
+	}
+	if !given("spec.agent.randomStarts") {
+		a.RandomStarts = DefaultRandomStarts
 	}
 	defaultHyperparameters(&a.Hyperparameters, model.Algorithm(a.Algorithm), func(f string) bool {
 		return given("spec.agent.hyperparameters." + f)
@@ -137,14 +172,33 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	}
 
 	l := &sp.Load
-	if l.TrainingScenario == "" {
-		l.TrainingScenario = DefaultTrainingScenario
-	}
 	if !given("spec.load.evaluationScenarios") {
 		l.EvaluationScenarios = DefaultEvaluationScenarios()
 	}
+	switch {
+	case len(l.TrainingScenarios) > 0:
+		for i := range l.TrainingScenarios {
+			if !given(fmt.Sprintf("spec.load.trainingScenarios[%d].weight", i)) {
+				l.TrainingScenarios[i].Weight = 1
+			}
+		}
+		if len(l.TrainingScenarios) == 1 && l.TrainingScenario == "" {
+			l.TrainingScenario = l.TrainingScenarios[0].Name
+		}
+	case l.TrainingScenario != "":
+		l.TrainingScenarios = []api.WeightedScenario{{Name: l.TrainingScenario, Weight: 1}}
+	default:
+		for _, name := range l.EvaluationScenarios {
+			l.TrainingScenarios = append(l.TrainingScenarios, api.WeightedScenario{Name: name, Weight: 1})
+		}
+	}
 	if !given("spec.load.duration") {
 		l.Duration = api.Duration(DefaultLoadDuration)
+	}
+	if !given("spec.agent.episodeSteps") && c.StepPeriod > 0 {
+		// As long as an evaluation run (rounded down to whole steps, at
+		// least one).
+		a.EpisodeSteps = max(1, int(l.Duration.Std()/c.StepPeriod.Std()))
 	}
 	if l.Runner == "" {
 		l.Runner = api.RunnerSim
@@ -180,6 +234,18 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	if !given("spec.evaluation.slo") {
 		e.SLO = a.SLO
 	}
+	if !given("spec.agent.validation.seeds") {
+		a.Validation.Seeds = e.ValidationSeeds
+	}
+	if !given("spec.agent.validation.every") && c.Mode != api.ModeK8s {
+		n, total := a.Hyperparameters.NSteps, a.TotalSteps
+		if n >= 1 && total >= n && total <= maxTotalSteps && n <= maxNSteps {
+			rollouts := total / n
+			a.Validation.Every = max(1, (rollouts+defaultValidations-1)/defaultValidations) * n
+		} else {
+			quiet["spec.agent.validation.every"] = true
+		}
+	}
 
 	if sp.Storage.Bucket == "" {
 		sp.Storage.Bucket = DefaultBucket
@@ -212,6 +278,9 @@ func defaultController(c *api.Controller, a *api.Agent) {
 			if c.Policy == string(model.MLP) {
 				c.Head = string(model.JointHead)
 			}
+		}
+		if c.Action == "" {
+			c.Action = a.Action
 		}
 	case api.ControllerHPA:
 		if c.MinReplicas == 0 {
@@ -259,6 +328,8 @@ func defaultHyperparameters(h *api.Hyperparameters, alg model.Algorithm, given f
 	set("adamEpsilon", &h.AdamEpsilon, d.AdamEpsilon)
 	setBool("normalizeAdvantage", &h.NormalizeAdvantage, d.NormalizeAdvantage)
 	setBool("linearSchedule", &h.LinearSchedule, d.LinearSchedule)
+	setBool("normalizeObservations", &h.NormalizeObservations, d.NormalizeObservations)
+	setBool("normalizeRewards", &h.NormalizeRewards, d.NormalizeRewards)
 }
 
 // Hyperparameters returns the model's hyperparameters for an agent: the
@@ -283,6 +354,9 @@ func Hyperparameters(a api.Agent) model.Hyperparameters {
 		MaxGradNorm:        h.MaxGradNorm,
 		NormalizeAdvantage: h.NormalizeAdvantage,
 		AdamEpsilon:        h.AdamEpsilon,
+
+		NormalizeObservations: h.NormalizeObservations,
+		NormalizeRewards:      h.NormalizeRewards,
 	}
 }
 

@@ -108,11 +108,15 @@ func TestBaseParses(t *testing.T) {
 	}
 }
 
+// TestQuickstartIsSmall keeps make run's experiment within a few minutes
+// on two cores: training of the order of a minute, an evaluation of a
+// few dozen runs.
 func TestQuickstartIsSmall(t *testing.T) {
 	s := mustLoad(t, examples[0])
-	a := s.Spec.Agent
-	if a.TotalSteps > 2000 || a.Hyperparameters.Epochs > 4 || s.Spec.Evaluation.Repetitions > 2 || s.Spec.Load.Duration.Std() > 5*time.Minute {
-		t.Errorf("quickstart grew: %+v", a)
+	a, e := s.Spec.Agent, s.Spec.Evaluation
+	runs := len(e.Controllers) * len(s.Spec.Load.EvaluationScenarios) * (e.Repetitions + e.ValidationSeeds)
+	if a.TotalSteps > 300_000 || runs > 40 || s.Spec.Load.Duration.Std() > 15*time.Minute {
+		t.Errorf("quickstart grew: %d training steps, %d evaluation runs of %v", a.TotalSteps, runs, s.Spec.Load.Duration)
 	}
 }
 
@@ -239,22 +243,29 @@ spec:
 			Algorithm: "ppo", Policy: "gcn", Head: "joint", Goal: "slo",
 			SLO:        api.Duration(500 * time.Millisecond),
 			TotalSteps: 20480,
-			// 10 rollouts of SB3's 2048 steps: one per chunk.
-			ChunkSteps: 2048, EpisodeSteps: 25, Seed: 42,
+			// 10 rollouts of SB3's 2048 steps: one per chunk; an episode
+			// is an evaluation run (15m / 15s).
+			ChunkSteps: 2048, EpisodeSteps: 60, Seed: 42,
+			Action: "factored", Credit: "per-service", CostWeight: 1, RandomStarts: 0.5,
+			// 20 validations, one per rollout.
+			Validation: api.AgentValidation{Every: 2048, Seeds: 3},
 			Hyperparameters: api.Hyperparameters{
 				LearningRate: 3e-4, NSteps: 2048, BatchSize: 64, Epochs: 10, Gamma: 0.99, Lambda: 0.95,
 				ClipRange: 0.2, VFCoef: 0.5, MaxGradNorm: 0.5, AdamEpsilon: 1e-8, NormalizeAdvantage: true,
+				NormalizeObservations: true, NormalizeRewards: true,
 			},
 		},
 		Load: api.Load{
-			TrainingScenario:    "peak",
+			TrainingScenarios: []api.WeightedScenario{
+				{Name: "offpeak", Weight: 1}, {Name: "peak", Weight: 1}, {Name: "rushsale", Weight: 1}, {Name: "fluctuating", Weight: 1},
+			},
 			EvaluationScenarios: []string{"offpeak", "peak", "rushsale", "fluctuating"},
 			Duration:            api.Duration(15 * time.Minute),
 			Runner:              api.RunnerSim,
 		},
 		Evaluation: api.Evaluation{
 			Controllers: []api.Controller{
-				{Name: "agent", Type: api.ControllerAgent, Policy: "gcn", Head: "joint"},
+				{Name: "agent", Type: api.ControllerAgent, Policy: "gcn", Head: "joint", Action: "factored"},
 				{Name: "hpa-cpu-50", Type: api.ControllerHPA, HPA: "cpu-50", MinReplicas: 1, MaxReplicas: 8},
 			},
 			Repetitions: 5, ValidationSeeds: 3, SLO: api.Duration(500 * time.Millisecond),

@@ -29,6 +29,8 @@ const (
 	maxControllers    = 100
 	maxReplicas       = 1_000
 	maxSyntheticNodes = 10_000
+	maxCostWeight     = 100
+	maxScenarioWeight = 1e6
 	minStepPeriod     = time.Second
 	// minK8sStepPeriod is the seed's shortest wait after an action on a
 	// cluster (0.3 s); the twin's physics want whole seconds.
@@ -54,6 +56,9 @@ type validator struct {
 	errs  []*FieldError
 	quiet map[string]bool
 	errAt map[string]bool // paths that have an error
+	// residualAgent is set when an agent controller other than the
+	// agent's own acts in the hpa-residual space (agent.baseHPA applies).
+	residualAgent bool
 }
 
 // add reports a problem at path, unless path or one of its parents could
@@ -243,6 +248,9 @@ func (v *validator) spec(s *api.Spec) {
 	if d := s.WarmUp.Duration.Std(); d < 0 || d > maxRunDuration {
 		v.add("spec.warmUp.duration", "%v must be in [0s, %v]", d, maxRunDuration)
 	}
+	for _, c := range s.Evaluation.Controllers {
+		v.residualAgent = v.residualAgent || (c.Type == api.ControllerAgent && c.Action == string(envs.ActionHPAResidual))
+	}
 	v.agent(&s.Agent)
 	v.load(s, appOK)
 	v.evaluation(s, appOK)
@@ -352,6 +360,9 @@ func (v *validator) cluster(s *api.Spec) {
 	if d := c.StepPeriod.Std(); d < lo || d > maxStepPeriod {
 		v.add("spec.cluster.stepPeriod", "%v must be in [%v, %v] in %s mode", d, lo, maxStepPeriod, c.Mode)
 	}
+	if c.Mode == api.ModeK8s && s.Agent.Validation.Every != 0 {
+		v.add("spec.agent.validation.every", "validation during training runs the policy on the twin, and in k8s mode the agent trains on the cluster; set it to 0 (the final policy is evaluated)")
+	}
 }
 
 func (v *validator) k8s(k *api.K8s) {
@@ -459,6 +470,46 @@ func (v *validator) agent(a *api.Agent) {
 	if a.EpisodeSteps < 1 || a.EpisodeSteps > maxEpisodeSteps {
 		v.add(p+".episodeSteps", "%d must be in [1, %d]", a.EpisodeSteps, maxEpisodeSteps)
 	}
+	// An empty action is the seed's: specs recorded before action spaces
+	// existed had no field.
+	if a.Action != "" {
+		if _, err := envs.ParseActionSpace(a.Action); err != nil {
+			v.add(p+".action", "unknown action space %s (valid: %s)", quote(a.Action), joinNames(envs.ActionSpaces))
+		}
+	}
+	switch {
+	case a.BaseHPA == "":
+		if a.Action == string(envs.ActionHPAResidual) {
+			v.add(p+".baseHPA", "required with action hpa-residual: the HPA preset the agent adjusts, e.g. cpu-50")
+		}
+	case a.Action != string(envs.ActionHPAResidual) && !v.residualAgent:
+		v.add(p+".baseHPA", "only used with action hpa-residual; action is %s", quote(a.Action))
+	default:
+		if _, err := hpa.ParsePreset(a.BaseHPA, 1, 2); err != nil {
+			v.add(p+".baseHPA", "%v", err)
+		}
+	}
+	switch a.Credit {
+	case "", CreditShared:
+	case CreditPerService:
+		switch {
+		case !envs.ActionSpace(a.Action).Factored():
+			v.add(p+".credit", "per-service needs a factored action space (factored or hpa-residual); action is %s", quote(a.Action))
+		case a.Goal != string(envs.GoalSLO):
+			v.add(p+".credit", "per-service needs the slo goal, whose cost term is each service's own; goal is %s", quote(a.Goal))
+		}
+	default:
+		v.add(p+".credit", "unknown credit %s (valid: %s, %s)", quote(a.Credit), CreditPerService, CreditShared)
+	}
+	if w := a.CostWeight; w < 0 || w > maxCostWeight {
+		v.add(p+".costWeight", "%g must be in [0, %g]", w, float64(maxCostWeight))
+	}
+	if f := a.RandomStarts; f < 0 || f > 1 {
+		v.add(p+".randomStarts", "%g must be in [0, 1]: the fraction of training episodes that start at a random state", f)
+	}
+	if sd := a.Validation.Seeds; a.Validation.Every != 0 && (sd < 1 || sd > maxRepetitions) {
+		v.add(p+".validation.seeds", "%d must be in [1, %d]", sd, maxRepetitions)
+	}
 	h := &a.Hyperparameters
 	hp := p + ".hyperparameters"
 	if h.NSteps > maxNSteps {
@@ -489,6 +540,15 @@ func (v *validator) agent(a *api.Agent) {
 	}
 	if v.ok(p+".totalSteps") && !v.has(p+".totalSteps") && a.TotalSteps%n != 0 {
 		v.add(p+".totalSteps", "%d is not a multiple of hyperparameters.nSteps (%d): training runs whole rollouts", a.TotalSteps, n)
+	}
+	switch every := a.Validation.Every; {
+	case every < 0:
+		v.add(p+".validation.every", "%d must not be negative (0 turns validation off)", every)
+	case every == 0:
+	case every%n != 0:
+		v.add(p+".validation.every", "%d is not a multiple of hyperparameters.nSteps (%d): the policy is evaluated between rollouts", every, n)
+	case every > a.TotalSteps && a.TotalSteps >= 1 && v.ok(p+".totalSteps"):
+		v.add(p+".validation.every", "%d exceeds totalSteps (%d): the policy would never be evaluated; use 0 to turn validation off", every, a.TotalSteps)
 	}
 	switch {
 	case !v.ok(p+".chunkSteps", p+".totalSteps"):
@@ -567,7 +627,35 @@ func (v *validator) load(s *api.Spec, appOK bool) {
 			v.add(path, "unknown scenario %s for %s (valid: %s)", quote(name), s.App, strings.Join(valid, ", "))
 		}
 	}
-	check(p+".trainingScenario", l.TrainingScenario)
+	if l.TrainingScenario != "" {
+		check(p+".trainingScenario", l.TrainingScenario)
+		if ts := l.TrainingScenarios; len(ts) > 0 && (len(ts) != 1 || ts[0].Name != l.TrainingScenario) {
+			v.add(p+".trainingScenario", "is the one-scenario shorthand of trainingScenarios; give one of them")
+		}
+	}
+	if len(l.TrainingMix()) == 0 {
+		v.add(p+".trainingScenarios", "list at least one scenario to train on, e.g. [{name: peak, weight: 1}]")
+	}
+	seen := map[string]int{}
+	for i, ws := range l.TrainingScenarios {
+		ip := itemPath(p+".trainingScenarios", i)
+		if j, dup := seen[ws.Name]; dup {
+			v.add(ip+".name", "%s is listed twice (also at [%d]); give it one weight", quote(ws.Name), j)
+			continue
+		}
+		seen[ws.Name] = i
+		switch {
+		case ws.Name == "":
+			v.add(ip+".name", "required: a scenario of %s", s.App)
+		case ws.Name == l.TrainingScenario && len(l.TrainingScenarios) == 1:
+			// The shorthand's expansion: checked as trainingScenario.
+		default:
+			check(ip+".name", ws.Name)
+		}
+		if !(ws.Weight > 0) || ws.Weight > maxScenarioWeight {
+			v.add(ip+".weight", "%g must be in (0, %g]", ws.Weight, float64(maxScenarioWeight))
+		}
+	}
 	if len(l.EvaluationScenarios) == 0 {
 		v.add(p+".evaluationScenarios", "list at least one scenario, e.g. [offpeak, peak, rushsale, fluctuating]")
 	}
@@ -630,6 +718,13 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 			if !(c.Policy == s.Agent.Policy && v.has("spec.agent.policy")) && !(c.Head == s.Agent.Head && v.has("spec.agent.head")) {
 				v.checkPolicy(cp+".policy", c.Policy, cp+".head", c.Head)
 			}
+			if c.Action != "" && c.Action != s.Agent.Action {
+				if _, err := envs.ParseActionSpace(c.Action); err != nil {
+					v.add(cp+".action", "unknown action space %s (valid: %s)", quote(c.Action), joinNames(envs.ActionSpaces))
+				} else if c.Action == string(envs.ActionHPAResidual) && s.Agent.BaseHPA == "" {
+					v.add(cp+".action", "hpa-residual needs agent.baseHPA, the HPA it adjusts, e.g. cpu-50")
+				}
+			}
 			notFor("hpa", c.HPA != "", "hpa")
 			notFor("minReplicas", c.MinReplicas != 0, "hpa")
 			notFor("maxReplicas", c.MaxReplicas != 0, "hpa")
@@ -637,6 +732,7 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 		case api.ControllerHPA:
 			notFor("policy", c.Policy != "", "agent")
 			notFor("head", c.Head != "", "agent")
+			notFor("action", c.Action != "", "agent")
 			notFor("replicas", c.Replicas != 0, "static")
 			if c.HPA == "" {
 				v.add(cp+".hpa", "required: a preset such as cpu-50, mem-40 or cpu-60-mem-80")
@@ -654,6 +750,7 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 		case api.ControllerStatic:
 			notFor("policy", c.Policy != "", "agent")
 			notFor("head", c.Head != "", "agent")
+			notFor("action", c.Action != "", "agent")
 			notFor("hpa", c.HPA != "", "hpa")
 			notFor("minReplicas", c.MinReplicas != 0, "hpa")
 			notFor("maxReplicas", c.MaxReplicas != 0, "hpa")
@@ -670,7 +767,7 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 		// The same contestant twice would only repeat the runs. The
 		// fields of other types are empty (or reported above).
 		if c.Type == api.ControllerAgent || c.Type == api.ControllerHPA || c.Type == api.ControllerStatic {
-			key := fmt.Sprintf("%s|%s|%s|%s|%d|%d|%d", c.Type, c.Policy, c.Head, c.HPA, c.MinReplicas, c.MaxReplicas, c.Replicas)
+			key := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%d|%d", c.Type, c.Policy, c.Head, c.Action, c.HPA, c.MinReplicas, c.MaxReplicas, c.Replicas)
 			if j, dup := contest[key]; dup && v.ok(cp) {
 				v.add(cp, "the same controller as controllers[%d] (%s)", j, e.Controllers[j].Name)
 			} else if !dup {

@@ -11,19 +11,22 @@ import (
 	"math"
 )
 
-// Checkpoint format, version 1:
+// Checkpoint format, version 2:
 //
 //	magic "GRLCKPT\x00" | uint32 version | uint32 header length | header JSON |
 //	uint64 count | count float64 (little endian) | sha256 of all before
 //
-// The header carries everything but the numbers: network spec,
-// hyperparameters, counters, RNG state, parameter names and shapes. The
-// float64 block is the parameters, then Adam's first and second moments.
+// The header carries everything but the parameters: network spec,
+// hyperparameters, counters, RNG state, parameter names and shapes, the
+// normalisation statistics and the best evaluation. The float64 block is
+// the parameters, then Adam's first and second moments, then the best
+// policy's parameters if there is one. Version 1 (before normalisation
+// and evaluation) has the same layout without them and is still read.
 // The trailing checksum covers every byte, so a truncated or corrupted
 // checkpoint is rejected instead of loaded.
 const (
 	checkpointMagic   = "GRLCKPT\x00"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	maxHeaderBytes    = 16 << 20
 )
 
@@ -40,6 +43,12 @@ type checkpointHeader struct {
 	RNG      []byte          `json:"rng"`
 	AdamStep int64           `json:"adamStep"`
 	Params   []paramInfo     `json:"params"`
+	// ObsNorm and RewardNorm are the running statistics of normalisation
+	// (nil when off); Best is the best evaluated policy (nil without an
+	// evaluator), whose parameters follow Adam's moments.
+	ObsNorm    *obsNorm     `json:"obsNorm,omitempty"`
+	RewardNorm *runningStat `json:"rewardNorm,omitempty"`
+	Best       *best        `json:"best,omitempty"`
 }
 
 type paramInfo struct {
@@ -104,8 +113,8 @@ func readCheckpoint(r io.Reader) (checkpointHeader, []float64, error) {
 		return h, nil, corrupt("checksum mismatch: truncated or modified")
 	}
 	p := len(checkpointMagic)
-	if v := binary.LittleEndian.Uint32(body[p:]); v != checkpointVersion {
-		return h, nil, corrupt("format version %d, this build reads %d", v, checkpointVersion)
+	if v := binary.LittleEndian.Uint32(body[p:]); v < 1 || v > checkpointVersion {
+		return h, nil, corrupt("format version %d, this build reads 1 to %d", v, checkpointVersion)
 	}
 	hl := int(binary.LittleEndian.Uint32(body[p+4:]))
 	p += 8

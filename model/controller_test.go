@@ -40,10 +40,17 @@ func TestPolicyRunsAsAControllerOnTheTwin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := sim.NewObserver(c)
+	obs := sim.NewObserver(c, envs.ActionSeed)
 	spec := obs.Spec(25)
 	run := func() sim.Result {
-		ctrl := p.Controller("gcn-ppo", obs.Observe, spec.MinReplicas, spec.MaxReplicas, false, 3)
+		act, err := envs.NewMoveActuator(envs.ActionSeed, spec.MinReplicas, spec.MaxReplicas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctrl, err := p.Controller("gcn-ppo", obs.Observe, act, false, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
 		res, err := sim.Run(c, ctrl, sim.RunOptions{Seed: 1})
 		if err != nil {
 			t.Fatal(err)

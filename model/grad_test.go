@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/grlscaler/grlscaler/envs"
@@ -11,14 +12,16 @@ import (
 
 // trainerWithRollout returns a small trainer of each kind with one rollout
 // collected, for gradient tests.
-func trainerWithRollout(t *testing.T, policy PolicyKind, head HeadKind, mutate func(*NetSpec)) *Trainer {
+func trainerWithRollout(t *testing.T, policy PolicyKind, head HeadKind, action envs.ActionSpace, mutate func(*NetSpec)) *Trainer {
 	t.Helper()
-	env := twinEnv(t, "onlineboutique", "rushsale", envs.GoalSLO)
+	sv := strings.HasSuffix(string(action), perServiceKind)
+	env := twinEnvIn(t, "onlineboutique", "rushsale", envs.GoalSLO, envs.ActionSpace(strings.TrimSuffix(string(action), perServiceKind)))
 	obs, err := env.Reset(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := SpecFor(env.Spec(), obs.Edges, policy, head)
+	spec.ServiceValues = sv
 	if mutate != nil {
 		mutate(&spec)
 	}
@@ -41,11 +44,17 @@ func lossAndGrad(t *testing.T, tr *Trainer, mb []int, normalizeAdv bool) (float6
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.gather(lg, mb)
-	r := tr.roll
-	for k, i := range mb {
-		lg.batch.dep[k], lg.batch.move[k] = r.dep[i], r.move[i]
-		lg.batch.oldLogp[k], lg.batch.adv[k], lg.batch.returns[k], lg.batch.oldValues[k] = r.logp[i]-0.1*float64(k), r.adv[i], r.returns[i], r.values[i]
+	tr.fillBatch(lg, mb)
+	// Old log-probabilities off the current ones, so that ratios differ
+	// from 1 and some are clipped.
+	n := tr.spec.Nodes
+	for k := range mb {
+		lg.batch.oldLogp[k] -= 0.1 * float64(k)
+		if svc := lg.fbatch.svcOldLogp; svc != nil {
+			for j := range n {
+				svc[k*n+j] -= 0.1 * float64(k)
+			}
+		}
 	}
 	if normalizeAdv {
 		normalize(lg.batch.adv)
@@ -61,18 +70,38 @@ func lossAndGrad(t *testing.T, tr *Trainer, mb []int, normalizeAdv bool) (float6
 	return loss, grad
 }
 
+// gradKinds are the networks and action spaces the gradient tests cover:
+// every head of every policy in the seed's space and in the factored
+// spaces (factored with its bound masks; hpa-residual unmasked).
 var gradKinds = []struct {
 	policy PolicyKind
 	head   HeadKind
-}{{MLP, JointHead}, {GCN, JointHead}, {GAT, JointHead}, {GCN, PerNodeHead}, {GAT, PerNodeHead}}
+	action envs.ActionSpace
+}{
+	{MLP, JointHead, envs.ActionSeed}, {GCN, JointHead, envs.ActionSeed}, {GAT, JointHead, envs.ActionSeed},
+	{GCN, PerNodeHead, envs.ActionSeed}, {GAT, PerNodeHead, envs.ActionSeed},
+	{MLP, JointHead, envs.ActionFactored}, {GCN, JointHead, envs.ActionFactored}, {GAT, JointHead, envs.ActionFactored},
+	{GCN, PerNodeHead, envs.ActionFactored}, {GAT, PerNodeHead, envs.ActionFactored},
+	{MLP, JointHead, envs.ActionHPAResidual}, {GCN, PerNodeHead, envs.ActionHPAResidual},
+	{MLP, JointHead, envs.ActionFactored + perServiceKind}, {GCN, JointHead, envs.ActionFactored + perServiceKind},
+	{GAT, PerNodeHead, envs.ActionFactored + perServiceKind}, {GCN, PerNodeHead, envs.ActionHPAResidual + perServiceKind},
+}
+
+// perServiceKind marks a gradKinds action space whose network credits
+// every service separately (NetSpec.ServiceValues).
+const perServiceKind = "+per-service"
+
+func kindName(policy PolicyKind, head HeadKind, action envs.ActionSpace) string {
+	return fmt.Sprintf("%s-%s-%s", policy, head, action)
+}
 
 // TestFullPPOLossGradientMatchesFiniteDifferences differentiates the whole
 // network and PPO loss numerically, parameter by parameter (a sample of
 // each tensor's entries), on a 3-sample minibatch.
 func TestFullPPOLossGradientMatchesFiniteDifferences(t *testing.T) {
 	for _, k := range gradKinds {
-		t.Run(fmt.Sprintf("%s-%s", k.policy, k.head), func(t *testing.T) {
-			tr := trainerWithRollout(t, k.policy, k.head, func(s *NetSpec) { s.Hidden, s.Embed, s.Trunk, s.GATHeads = 6, 5, 7, 2 })
+		t.Run(kindName(k.policy, k.head, k.action), func(t *testing.T) {
+			tr := trainerWithRollout(t, k.policy, k.head, k.action, func(s *NetSpec) { s.Hidden, s.Embed, s.Trunk, s.GATHeads = 6, 5, 7, 2 })
 			mb := []int{2, 19, 33}
 			_, grad := lossAndGrad(t, tr, mb, true)
 			const eps = 1e-6
@@ -101,8 +130,8 @@ func TestFullPPOLossGradientMatchesFiniteDifferences(t *testing.T) {
 // samples' gradients differ, and a batch's gradient is their mean.
 func TestEverySampleContributesItsOwnGradient(t *testing.T) {
 	for _, k := range gradKinds {
-		t.Run(fmt.Sprintf("%s-%s", k.policy, k.head), func(t *testing.T) {
-			tr := trainerWithRollout(t, k.policy, k.head, nil)
+		t.Run(kindName(k.policy, k.head, k.action), func(t *testing.T) {
+			tr := trainerWithRollout(t, k.policy, k.head, k.action, nil)
 			_, g1 := lossAndGrad(t, tr, []int{5}, false)
 			_, g2 := lossAndGrad(t, tr, []int{30}, false)
 			_, g12 := lossAndGrad(t, tr, []int{5, 30}, false)
@@ -134,9 +163,23 @@ func TestEverySampleContributesItsOwnGradient(t *testing.T) {
 // lowered by shift, as the second position of a batch is in lossAndGrad.
 func lossAndGradShift(t *testing.T, tr *Trainer, row int, shift float64) (float64, []float64) {
 	t.Helper()
-	saved := tr.roll.logp[row]
-	tr.roll.logp[row] -= shift
-	defer func() { tr.roll.logp[row] = saved }()
+	r := tr.roll
+	saved := r.logp[row]
+	r.logp[row] -= shift
+	n := tr.spec.Nodes
+	var svc []float64
+	if r.svcLogp != nil {
+		svc = append(svc, r.svcLogp[row*n:(row+1)*n]...)
+		for j := range n {
+			r.svcLogp[row*n+j] -= shift
+		}
+	}
+	defer func() {
+		r.logp[row] = saved
+		if svc != nil {
+			copy(r.svcLogp[row*n:(row+1)*n], svc)
+		}
+	}()
 	return lossAndGrad(t, tr, []int{row}, false)
 }
 
@@ -145,8 +188,8 @@ func lossAndGradShift(t *testing.T, tr *Trainer, row int, shift float64) (float6
 // update every parameter tensor has moved.
 func TestOneUpdateChangesEveryParameter(t *testing.T) {
 	for _, k := range gradKinds {
-		t.Run(fmt.Sprintf("%s-%s", k.policy, k.head), func(t *testing.T) {
-			tr := trainerWithRollout(t, k.policy, k.head, nil)
+		t.Run(kindName(k.policy, k.head, k.action), func(t *testing.T) {
+			tr := trainerWithRollout(t, k.policy, k.head, k.action, nil)
 			before := tr.Weights()
 			if err := tr.step([]int{1, 7, 13, 21, 34, 40}, 3e-4); err != nil {
 				t.Fatal(err)

@@ -16,13 +16,17 @@ import (
 // Parameter nodes are views of the agent's flat parameter vector, so an
 // optimiser step on that vector is what the next run sees.
 type lossGraph struct {
-	b       int
-	g       *G.ExprGraph
-	vm      G.VM
-	nodesX  []float64 // (nodes*b) x features, node-major
-	flatX   []float64 // b x flat
-	batch   lossBatch
-	loss    *policyLoss
+	b      int
+	g      *G.ExprGraph
+	vm     G.VM
+	nodesX []float64 // (nodes*b) x features, node-major
+	flatX  []float64 // b x flat
+	batch  lossBatch
+	loss   *policyLoss
+	// The factored spaces' loss and batch (loss is nil then); fbatch
+	// shares batch's PPO slices.
+	fbatch  factoredBatch
+	floss   *factoredLoss
 	grad    []float64 // every parameter's gradient after a run, in the flat layout
 	grads   []*nn.Output
 	outs    []*nn.Output // the network's outputs, the loss op's inputs
@@ -37,6 +41,10 @@ type logitsView struct {
 	lg          *lossGraph
 	slot        logitSlot
 	rows, width int
+	// choices, if set, reads a factored space's logits: a row is a sample's
+	// n services' choices, service-major.
+	choices *choiceSlot
+	n       int
 }
 
 // Float64s returns a fresh copy of the outputs of the last run.
@@ -47,6 +55,14 @@ func (v *logitsView) Float64s() []float64 {
 	}
 	dst := make([]float64, v.rows*v.width)
 	for r := range v.rows {
+		if v.choices != nil {
+			m := v.width / v.n
+			for i := range v.n {
+				o := v.choices.at(r, i)
+				copy(dst[r*v.width+i*m:r*v.width+(i+1)*m], in[v.choices.in][o:o+m])
+			}
+			continue
+		}
 		v.slot.gather(dst[r*v.width:], in, r, v.width)
 	}
 	return dst
@@ -85,14 +101,21 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 	}
 	// Observations are data: the first layers get no input gradient.
 	dataX, dataFlat := nn.NoGrad(x), nn.NoGrad(flat)
+	fac := spec.factored()
+	var facLay factoredLayout
 	if spec.Policy == MLP {
 		pi := must(nn.Dense(flat, P("pi.w1"), P("pi.b1"), nn.Tanh, dataFlat))
 		pi = must(nn.Dense(pi, P("pi.w2"), P("pi.b2"), nn.Tanh))
-		logits := must(nn.Heads(pi, G.Nodes{P("dep.w"), P("move.w")}, G.Nodes{P("dep.b"), P("move.b")}))
+		var logits *G.Node
+		if fac {
+			logits = must(nn.Heads(pi, G.Nodes{P("act.w")}, G.Nodes{P("act.b")}))
+		} else {
+			logits = must(nn.Heads(pi, G.Nodes{P("dep.w"), P("move.w")}, G.Nodes{P("dep.b"), P("move.b")}))
+		}
 		vf := must(nn.Dense(flat, P("vf.w1"), P("vf.b1"), nn.Tanh, dataFlat))
 		vf = must(nn.Dense(vf, P("vf.w2"), P("vf.b2"), nn.Tanh))
 		value := must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
-		outs, lossLay = []*G.Node{logits, value}, actionValueLayout(b, n, m)
+		outs, lossLay, facLay = []*G.Node{logits, value}, actionValueLayout(b, n, m), factoredMLPLayout(b, n, m, spec.ServiceValues)
 	} else {
 		// h: node embeddings (needed by the per-node head), pool: the
 		// graph embedding.
@@ -113,14 +136,31 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 		if pool == nil {
 			pool = must(nn.MeanPool(h, n))
 		}
-		if spec.Head == PerNodeHead {
+		switch {
+		case spec.Head == PerNodeHead && fac:
+			hn := must(nn.Dense(h, P("node.w"), P("node.b"), nn.Tanh))
+			// (n*b) x m, node-major: each node's choice logits (and its own
+			// value).
+			ws, bs := G.Nodes{P("move.w")}, G.Nodes{P("move.b")}
+			if spec.ServiceValues {
+				ws, bs = append(ws, P("own.w")), append(bs, P("own.b"))
+			}
+			logits := must(nn.Heads(hn, ws, bs))
+			vf := must(nn.Dense(pool, P("vf.w1"), P("vf.b1"), nn.Tanh))
+			value := must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
+			outs, facLay = []*G.Node{logits, value}, factoredPerNodeLayout(b, n, m, spec.ServiceValues)
+		case spec.Head == PerNodeHead:
 			hn := must(nn.Dense(h, P("node.w"), P("node.b"), nn.Tanh))
 			// (n*b) x (1+m), node-major: each node's score and move logits.
 			logits := must(nn.Heads(hn, G.Nodes{P("score.w"), P("move.w")}, G.Nodes{P("score.b"), P("move.b")}))
 			vf := must(nn.Dense(pool, P("vf.w1"), P("vf.b1"), nn.Tanh))
 			value := must(nn.Dense(vf, P("value.w"), P("value.b"), nn.Identity))
 			outs, lossLay = []*G.Node{logits, value}, perNodeLayout(b, n, m)
-		} else {
+		case fac:
+			tr := must(nn.DenseCat(G.Nodes{pool, flat}, P("trunk.w"), P("trunk.b"), nn.Tanh, dataFlat))
+			logits := must(nn.Heads(tr, G.Nodes{P("act.w"), P("value.w")}, G.Nodes{P("act.b"), P("value.b")}))
+			outs, facLay = []*G.Node{logits}, factoredJointLayout(b, n, m, spec.ServiceValues)
+		default:
 			tr := must(nn.DenseCat(G.Nodes{pool, flat}, P("trunk.w"), P("trunk.b"), nn.Tanh, dataFlat))
 			logits := must(nn.Heads(tr, G.Nodes{P("dep.w"), P("move.w"), P("value.w")}, G.Nodes{P("dep.b"), P("move.b"), P("value.b")}))
 			outs, lossLay = []*G.Node{logits}, packedLayout(b, n, m)
@@ -133,8 +173,23 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 		dep: make([]int, b), move: make([]int, b),
 		oldLogp: make([]float64, b), adv: make([]float64, b), returns: make([]float64, b), oldValues: make([]float64, b),
 	}
-	lg.loss = newPolicyLossLayout(h.Algorithm, spec.Head == PerNodeHead, b, n, m, h, &lg.batch, lossLay)
-	lossVec, err := nn.Custom(lg.loss, outs...)
+	var lossVec *G.Node
+	if fac {
+		lg.fbatch = factoredBatch{
+			choices: make([]int, b*n), mask: make([]bool, b*n*m), hasMask: make([]bool, b),
+			oldLogp: lg.batch.oldLogp, adv: lg.batch.adv, returns: lg.batch.returns, oldValues: lg.batch.oldValues,
+		}
+		if spec.ServiceValues {
+			fb := &lg.fbatch
+			fb.svcOldLogp, fb.svcAdv = make([]float64, b*n), make([]float64, b*n)
+			fb.svcReturns, fb.svcOldValues = make([]float64, b*n), make([]float64, b*n)
+		}
+		lg.floss = newFactoredLoss(h.Algorithm, b, n, m, h, &lg.fbatch, facLay)
+		lossVec, err = nn.Custom(lg.floss, outs...)
+	} else {
+		lg.loss = newPolicyLossLayout(h.Algorithm, spec.Head == PerNodeHead, b, n, m, h, &lg.batch, lossLay)
+		lossVec, err = nn.Custom(lg.loss, outs...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("build loss: %w", err)
 	}
@@ -154,9 +209,14 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 	if lg.lossOut, err = nn.NewOutput(cost); err != nil {
 		return nil, err
 	}
-	lg.dep = &logitsView{lg: lg, slot: lossLay.dep, rows: b, width: n}
-	lg.move = &logitsView{lg: lg, slot: lossLay.move, rows: lg.loss.moveRows(), width: m}
-	lg.value = &logitsView{lg: lg, slot: lossLay.vals, rows: b, width: 1}
+	if fac {
+		lg.move = &logitsView{lg: lg, choices: &facLay.choices, rows: b, width: n * m, n: n}
+		lg.value = &logitsView{lg: lg, slot: facLay.vals, rows: b, width: 1}
+	} else {
+		lg.dep = &logitsView{lg: lg, slot: lossLay.dep, rows: b, width: n}
+		lg.move = &logitsView{lg: lg, slot: lossLay.move, rows: lg.loss.moveRows(), width: m}
+		lg.value = &logitsView{lg: lg, slot: lossLay.vals, rows: b, width: 1}
+	}
 	gradNodes, err := G.Grad(cost, params...)
 	if err != nil {
 		return nil, fmt.Errorf("differentiate loss: %w", err)
@@ -181,6 +241,14 @@ func (lg *lossGraph) exec() error {
 		return fmt.Errorf("run training graph: %w", err)
 	}
 	return nil
+}
+
+// stats returns the last run's loss diagnostics.
+func (lg *lossGraph) stats() lossStats {
+	if lg.floss != nil {
+		return lg.floss.stats
+	}
+	return lg.loss.stats
 }
 
 // run is exec, then adds the gradients into grad (the flat layout of lay).

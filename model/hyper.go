@@ -56,9 +56,17 @@ type Hyperparameters struct {
 	NormalizeAdvantage bool `json:"normalizeAdvantage"`
 	// AdamEpsilon is Adam's epsilon (PyTorch's default 1e-8 in SB3 PPO).
 	AdamEpsilon float64 `json:"adamEpsilon"`
+	// NormalizeObservations standardises the network's inputs with running
+	// statistics and clips them to ±10; NormalizeRewards divides rewards by
+	// the running standard deviation of the discounted return and clips
+	// them to ±10. Both as SB3's VecNormalize, whose use its docs
+	// recommend for PPO and A2C; the statistics are checkpointed.
+	NormalizeObservations bool `json:"normalizeObservations"`
+	NormalizeRewards      bool `json:"normalizeRewards"`
 }
 
-// DefaultHyperparameters returns Stable-Baselines3's PPO defaults.
+// DefaultHyperparameters returns Stable-Baselines3's PPO defaults, with
+// VecNormalize's observation and reward normalisation on.
 func DefaultHyperparameters() Hyperparameters {
 	return Hyperparameters{
 		Algorithm:          PPO,
@@ -77,6 +85,9 @@ func DefaultHyperparameters() Hyperparameters {
 		MaxGradNorm:        0.5,
 		NormalizeAdvantage: true,
 		AdamEpsilon:        1e-8,
+
+		NormalizeObservations: true,
+		NormalizeRewards:      true,
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 
 func TestGAEMatchesAHandComputedRollout(t *testing.T) {
 	// Three steps, the second ends an episode; gamma 0.9, lambda 0.5.
-	r := newRollout(3, 1, 1)
+	r := newRollout(3, 1, 1, 1, 1, false, false)
 	copy(r.rewards, []float64{1, 2, 3})
 	copy(r.values, []float64{0.5, 1, 1.5})
 	r.dones[1] = true

@@ -69,12 +69,9 @@ func newLayout(s NetSpec) *layout {
 		l.add("vf.b1", 0, t)
 		l.add("vf.w2", gainHidden, t, t)
 		l.add("vf.b2", 0, t)
-		l.add("dep.w", gainPolicy, t, s.Nodes)
-		l.add("dep.b", 0, s.Nodes)
-		l.add("move.w", gainPolicy, t, m)
-		l.add("move.b", 0, m)
-		l.add("value.w", gainValue, t, 1)
-		l.add("value.b", 0, 1)
+		l.addPolicyHeads(s)
+		l.add("value.w", gainValue, t, s.valueOuts())
+		l.add("value.b", 0, s.valueOuts())
 		return l
 	}
 	switch s.Policy {
@@ -97,10 +94,16 @@ func newLayout(s NetSpec) *layout {
 	if s.Head == PerNodeHead {
 		l.add("node.w", gainHidden, s.Embed, t)
 		l.add("node.b", 0, t)
-		l.add("score.w", gainPolicy, t, 1)
-		l.add("score.b", 0, 1)
+		if !s.factored() {
+			l.add("score.w", gainPolicy, t, 1)
+			l.add("score.b", 0, 1)
+		}
 		l.add("move.w", gainPolicy, t, m)
 		l.add("move.b", 0, m)
+		if s.ServiceValues {
+			l.add("own.w", gainValue, t, 1)
+			l.add("own.b", 0, 1)
+		}
 		l.add("vf.w1", gainHidden, s.Embed, t)
 		l.add("vf.b1", 0, t)
 		l.add("value.w", gainValue, t, 1)
@@ -109,13 +112,51 @@ func newLayout(s NetSpec) *layout {
 	}
 	l.add("trunk.w", gainHidden, s.Embed+d, t)
 	l.add("trunk.b", 0, t)
+	l.addPolicyHeads(s)
+	l.add("value.w", gainValue, t, s.valueOuts())
+	l.add("value.b", 0, s.valueOuts())
+	return l
+}
+
+// addPolicyHeads declares the policy heads over a trunk of width Trunk:
+// the seed's deployment and move heads, or, in a factored space, one head
+// of Nodes x Moves logits (every service's choices, as SB3's
+// MultiCategorical over MultiDiscrete([Moves]*Nodes)).
+func (l *layout) addPolicyHeads(s NetSpec) {
+	t, m := s.Trunk, s.Moves
+	if s.factored() {
+		l.add("act.w", gainPolicy, t, s.Nodes*m)
+		l.add("act.b", 0, s.Nodes*m)
+		return
+	}
 	l.add("dep.w", gainPolicy, t, s.Nodes)
 	l.add("dep.b", 0, s.Nodes)
 	l.add("move.w", gainPolicy, t, m)
 	l.add("move.b", 0, m)
-	l.add("value.w", gainValue, t, 1)
-	l.add("value.b", 0, 1)
-	return l
+}
+
+// keepBias is the initial logit of choice 0 (keep the replicas, or the
+// base HPA's target) in the factored spaces: with it an untrained agent
+// keeps about half of its services as they are at every step (7 or 10
+// choices), so exploration moves a few services at a time instead of
+// random-walking all of them, and its greedy choice is choice 0 (for
+// hpa-residual: it is the base HPA).
+const keepBias = 2.0
+
+// initKeepBias sets the factored heads' bias of choice 0 to keepBias.
+func (l *layout) initKeepBias(s NetSpec, theta []float64) {
+	if !s.factored() {
+		return
+	}
+	for _, name := range []string{"act.b", "move.b"} {
+		if _, ok := l.byName[name]; !ok {
+			continue
+		}
+		b := l.get(theta, name)
+		for k := 0; k < len(b); k += s.Moves {
+			b[k] = keepBias
+		}
+	}
 }
 
 // init fills theta: Glorot uniform scaled by each parameter's gain (a
@@ -154,6 +195,7 @@ type forwardOut struct {
 	dep   []float64 // logits over deployments (nodes)
 	move  []float64 // logits over moves: one row, or one row per node (per-node head)
 	value float64
+	own   []float64 // each service's own value (NetSpec.ServiceValues)
 }
 
 // inference runs a network on single observations without gorgonia: the
@@ -171,6 +213,7 @@ type inference struct {
 	t1, t2 []float64 // trunk activations
 	v1, v2 []float64 // value trunk
 	heads  []float64 // the Heads op's output: logits (and the value) side by side
+	vout   []float64 // the MLP critic's output: the value (and the services' own values)
 	out    forwardOut
 	scr    []float64
 	// Parameters by role, bound once.
@@ -190,19 +233,37 @@ func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [
 	}
 	t, m := spec.Trunk, spec.Moves
 	in.out = forwardOut{dep: make([]float64, nodes)}
+	fac := spec.factored()
+	vo := spec.valueOuts()
 	switch {
+	case spec.Policy == MLP && fac:
+		in.bindHeads([]string{"act"}, []int{nodes * m})
 	case spec.Policy == MLP:
 		in.bindHeads([]string{"dep", "move"}, []int{nodes, m})
-		in.t1, in.t2 = make([]float64, t), make([]float64, t)
-		in.v1, in.v2 = make([]float64, t), make([]float64, t)
+	case spec.Head == PerNodeHead && fac && spec.ServiceValues:
+		in.bindHeads([]string{"move", "own"}, []int{m, 1})
+	case spec.Head == PerNodeHead && fac:
+		in.bindHeads([]string{"move"}, []int{m})
 	case spec.Head == PerNodeHead:
 		in.bindHeads([]string{"score", "move"}, []int{1, m})
-		in.out.move = make([]float64, nodes*m)
+	case fac:
+		in.bindHeads([]string{"act", "value"}, []int{nodes * m, vo})
 	default:
 		in.bindHeads([]string{"dep", "move", "value"}, []int{nodes, m, 1})
 	}
+	if spec.Policy == MLP {
+		in.t1, in.t2 = make([]float64, t), make([]float64, t)
+		in.v1, in.v2 = make([]float64, t), make([]float64, t)
+	}
+	if spec.Head == PerNodeHead || fac {
+		in.out.move = make([]float64, nodes*m)
+	}
+	if spec.ServiceValues {
+		in.out.own = make([]float64, nodes)
+	}
+	in.vout = make([]float64, vo)
 	in.scr = make([]float64, nn.HeadsScratchLen(t, in.houts))
-	in.heads = make([]float64, nodes*(1+m)+nodes+m+1)
+	in.heads = make([]float64, nodes*(2+m)+nodes*m+2*nodes+m+1)
 	if spec.Policy == MLP {
 		return in, nil
 	}
@@ -245,8 +306,13 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 	s := in.spec
 	t, m, n := s.Trunk, s.Moves, in.nodes
 	o := &in.out
+	fac := s.factored()
 	if s.Policy == MLP {
-		heads := in.heads[:n+m]
+		w := n + m
+		if fac {
+			w = n * m
+		}
+		heads := in.heads[:w]
 		err := firstErr(
 			nn.DenseForward(in.t1, flat, 1, in.p("pi.w1"), in.p("pi.b1"), s.FlatSize, t, nn.Tanh),
 			nn.DenseForward(in.t2, in.t1, 1, in.p("pi.w2"), in.p("pi.b2"), t, t, nn.Tanh),
@@ -257,12 +323,18 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 		if err != nil {
 			return nil, err
 		}
-		var v [1]float64
-		if err := nn.DenseForward(v[:], in.v2, 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
+		v := in.vout
+		if err := nn.DenseForward(v, in.v2, 1, in.p("value.w"), in.p("value.b"), t, len(v), nn.Identity); err != nil {
 			return nil, err
 		}
-		copy(o.dep, heads[:n])
-		o.move, o.value = heads[n:n+m], v[0]
+		if fac {
+			copy(o.move, heads)
+		} else {
+			copy(o.dep, heads[:n])
+			o.move = heads[n : n+m]
+		}
+		o.value = v[0]
+		copy(o.own, v[1:])
 		return o, nil
 	}
 	var err error
@@ -292,7 +364,14 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 		return nil, err
 	}
 	if s.Head == PerNodeHead {
-		heads := in.heads[:n*(1+m)]
+		w := 1 + m
+		if fac {
+			w = m
+			if s.ServiceValues {
+				w = m + 1
+			}
+		}
+		heads := in.heads[:n*w]
 		err = firstErr(
 			nn.DenseForward(in.t1[:n*t], in.h2, n, in.p("node.w"), in.p("node.b"), s.Embed, t, nn.Tanh),
 			nn.HeadsForward(heads, in.t1[:n*t], n, in.hw, in.hb, t, in.houts, in.scr),
@@ -305,12 +384,38 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 		if err := nn.DenseForward(v[:], in.v1, 1, in.p("value.w"), in.p("value.b"), t, 1, nn.Identity); err != nil {
 			return nil, err
 		}
-		for i := range n {
-			row := heads[i*(1+m) : (i+1)*(1+m)]
-			o.dep[i] = row[0]
-			copy(o.move[i*m:(i+1)*m], row[1:])
+		switch {
+		case fac && s.ServiceValues:
+			for i := range n {
+				copy(o.move[i*m:(i+1)*m], heads[i*w:i*w+m])
+				o.own[i] = heads[i*w+m]
+			}
+		case fac:
+			copy(o.move, heads)
+		default:
+			for i := range n {
+				row := heads[i*(1+m) : (i+1)*(1+m)]
+				o.dep[i] = row[0]
+				copy(o.move[i*m:(i+1)*m], row[1:])
+			}
 		}
 		o.value = v[0]
+		return o, nil
+	}
+	if fac {
+		vo := s.valueOuts()
+		heads := in.heads[:n*m+vo]
+		in.xs = [2][]float64{in.pool, flat}
+		err = firstErr(
+			nn.DenseCatForward(in.t1[:t], in.xs[:], 1, in.p("trunk.w"), in.p("trunk.b"), in.xw, t, nn.Tanh),
+			nn.HeadsForward(heads, in.t1[:t], 1, in.hw, in.hb, t, in.houts, in.scr),
+		)
+		if err != nil {
+			return nil, err
+		}
+		copy(o.move, heads[:n*m])
+		o.value = heads[n*m]
+		copy(o.own, heads[n*m+1:])
 		return o, nil
 	}
 	heads := in.heads[:n+m+1]
@@ -341,10 +446,59 @@ func firstErr(errs ...error) error {
 type actScratch struct {
 	lsDep, pDep, lsMove, pMove []float64
 	mx                         [1]float64
+	rows                       []float64
 }
 
 func newActScratch(nodes, moves int) *actScratch {
-	return &actScratch{lsDep: make([]float64, nodes), pDep: make([]float64, nodes), lsMove: make([]float64, moves), pMove: make([]float64, moves)}
+	return &actScratch{lsDep: make([]float64, nodes), pDep: make([]float64, nodes), lsMove: make([]float64, nodes*moves), pMove: make([]float64, nodes*moves)}
+}
+
+// maskedLogit replaces the logit of an invalid choice: low enough that its
+// probability is exactly 0 after the softmax, finite so that no infinity
+// meets another in the arithmetic (the masking of Huang and Ontañón,
+// arXiv 2006.14171, with -inf made finite).
+const maskedLogit = -1e9
+
+// applyMask overwrites the logits of masked choices (mask nil: none).
+func applyMask(logits []float64, mask []bool) {
+	for j, ok := range mask {
+		if !ok {
+			logits[j] = maskedLogit
+		}
+	}
+}
+
+// factoredActionFrom samples (or takes the argmax of) every service's
+// choice from the forward output's n x moves logits, with masked choices
+// excluded, writes them into choices and returns the joint
+// log-probability: the sum over services, as SB3's MultiCategorical,
+// and, if svcLogp is not nil, each service's into it. It masks o.move in
+// place.
+func factoredActionFrom(o *forwardOut, n, moves int, mask []bool, greedy bool, rng *rand.Rand, sc *actScratch, choices []int, svcLogp []float64) float64 {
+	logits := o.move[:n*moves]
+	if mask != nil {
+		applyMask(logits, mask)
+	}
+	softmaxRows(sc.lsMove[:n*moves], sc.pMove[:n*moves], logits, n, moves, sc.mxRows(n))
+	var logp float64
+	for i := range n {
+		ls, p := sc.lsMove[i*moves:(i+1)*moves], sc.pMove[i*moves:(i+1)*moves]
+		k := pick(ls, p, greedy, rng)
+		choices[i] = k
+		logp += ls[k]
+		if svcLogp != nil {
+			svcLogp[i] = ls[k]
+		}
+	}
+	return logp
+}
+
+// mxRows returns scratch for n row maxima.
+func (sc *actScratch) mxRows(n int) []float64 {
+	if len(sc.rows) < n {
+		sc.rows = make([]float64, n)
+	}
+	return sc.rows[:n]
 }
 
 // actionFrom samples (or, if greedy, takes the argmax of) an action from a
@@ -377,11 +531,17 @@ func pick(logp, p []float64, greedy bool, rng *rand.Rand) int {
 	}
 	u := rng.Float64()
 	var c float64
+	last := 0
 	for i, v := range p {
 		c += v
 		if u < c {
 			return i
 		}
+		if v > 0 {
+			last = i
+		}
 	}
-	return len(p) - 1
+	// Rounding left u above the total: the last choice that can happen
+	// (never a masked one).
+	return last
 }

@@ -15,24 +15,32 @@ type Policy struct {
 	spec  NetSpec
 	lay   *layout
 	theta []float64
+	norm  *obsNorm // the observation statistics it was trained with (nil: none)
 	inf   *inference
 	nodes []float64
 	flat  []float64
 	act   *actScratch
+	// step is the training step its weights are from; best says whether
+	// they are the evaluator's best rather than the latest.
+	step int64
+	best bool
 }
 
-// Policy returns a policy that acts with the trainer's current weights
-// (shared, so it follows further training).
+// Policy returns a policy that acts with the trainer's current weights and
+// observation statistics (shared, so it follows further training).
 func (t *Trainer) Policy() *Policy {
 	p, err := newPolicy(t.spec, t.lay, t.theta, t.spec.Nodes, t.spec.Edges)
 	if err != nil {
 		// The trainer's own graph was validated when it was built.
 		panic(err)
 	}
+	p.norm, p.step = t.norm, t.counters.Steps
 	return p
 }
 
-// LoadPolicy reads a checkpoint's network for acting.
+// LoadPolicy reads a checkpoint's network for acting: the best policy the
+// evaluator kept during training if there is one (Stable-Baselines3's
+// best_model), else the latest weights.
 func LoadPolicy(r io.Reader) (*Policy, error) {
 	h, vals, err := readCheckpoint(r)
 	if err != nil {
@@ -42,10 +50,27 @@ func LoadPolicy(r io.Reader) (*Policy, error) {
 		return nil, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, err)
 	}
 	lay := newLayout(h.Net)
-	if len(vals) < lay.total {
+	theta, norm, step := vals, h.ObsNorm, h.Counters.Steps
+	if h.Best != nil {
+		if len(vals) < 4*lay.total {
+			return nil, fmt.Errorf("%w: %d values, the network and its best copy have %d", ErrCorruptCheckpoint, len(vals), 4*lay.total)
+		}
+		theta, norm, step = vals[3*lay.total:], h.Best.Norm, h.Best.Step
+	}
+	if len(theta) < lay.total {
 		return nil, fmt.Errorf("%w: %d values, the network has %d", ErrCorruptCheckpoint, len(vals), lay.total)
 	}
-	return newPolicy(h.Net, lay, slices.Clone(vals[:lay.total]), h.Net.Nodes, h.Net.Edges)
+	if norm != nil {
+		if err := norm.check(h.Net); err != nil {
+			return nil, err
+		}
+	}
+	p, err := newPolicy(h.Net, lay, slices.Clone(theta[:lay.total]), h.Net.Nodes, h.Net.Edges)
+	if err != nil {
+		return nil, err
+	}
+	p.norm, p.step, p.best = norm, step, h.Best != nil
+	return p, nil
 }
 
 func newPolicy(spec NetSpec, lay *layout, theta []float64, nodes int, edges [][2]int) (*Policy, error) {
@@ -59,6 +84,13 @@ func newPolicy(spec NetSpec, lay *layout, theta []float64, nodes int, edges [][2
 		act: newActScratch(nodes, spec.Moves),
 	}, nil
 }
+
+// Step is the training step the policy's weights are from; Best reports
+// whether they are the best evaluated ones rather than the latest.
+func (p *Policy) Step() int64 { return p.step }
+
+// Best reports whether the weights are the evaluator's best.
+func (p *Policy) Best() bool { return p.best }
 
 // Spec returns the network's architecture.
 func (p *Policy) Spec() NetSpec { return p.spec }
@@ -75,49 +107,77 @@ func (p *Policy) Bind(nodes int, edges []envs.Edge) (*Policy, error) {
 	for i, e := range edges {
 		es[i] = [2]int{e.Src, e.Dst}
 	}
-	return newPolicy(p.spec, p.lay, p.theta, nodes, es)
+	q, err := newPolicy(p.spec, p.lay, p.theta, nodes, es)
+	if err != nil {
+		return nil, err
+	}
+	q.norm, q.step, q.best = p.norm, p.step, p.best
+	return q, nil
 }
 
 // Act chooses an action for an observation: the most likely one if greedy,
-// else a sample drawn with rng. It also returns the value estimate.
+// else a sample drawn with rng. It also returns the value estimate. In a
+// factored space the action's Moves is a new slice.
 func (p *Policy) Act(obs envs.Observation, greedy bool, rng *rand.Rand) (envs.Action, float64, error) {
 	if err := prepareObs(p.spec, obs, p.nodes, p.flat); err != nil {
 		return envs.Action{}, 0, err
+	}
+	if p.norm != nil {
+		p.norm.apply(p.spec, p.nodes, p.flat)
 	}
 	out, err := p.inf.forward(p.nodes, p.flat)
 	if err != nil {
 		return envs.Action{}, 0, err
 	}
+	if p.spec.factored() {
+		n, m := p.inf.nodes, p.spec.Moves
+		if obs.Mask != nil && len(obs.Mask) != n*m {
+			return envs.Action{}, 0, fmt.Errorf("observation mask has %d entries, want %d", len(obs.Mask), n*m)
+		}
+		choices := make([]int, n)
+		factoredActionFrom(out, n, m, obs.Mask, greedy, rng, p.act, choices, nil)
+		return envs.Action{Moves: choices}, out.value, nil
+	}
 	a, _ := actionFrom(out, p.spec.Moves, p.spec.Head == PerNodeHead, greedy, rng, p.act)
 	return a, out.value, nil
 }
 
+// Space is the action space the policy acts in.
+func (p *Policy) Space() envs.ActionSpace { return p.spec.space() }
+
 // Controller adapts a policy to envs.Controller, so evaluation runs the
 // agent like the HPA: at every decision it observes (observe returns the
-// current observation, e.g. a sim.Observer's), acts, and turns the move
-// into a desired replica count within the bounds. A move past a bound is
-// not applied.
-func (p *Policy) Controller(name string, observe func() envs.Observation, minR, maxR []int, greedy bool, seed uint64) envs.Controller {
-	return &agentController{p: p, name: name, observe: observe, minR: minR, maxR: maxR, greedy: greedy, seed: seed}
+// current observation, e.g. a sim.Observer's), acts, and turns the action
+// into desired replicas with act, the actuator of the policy's action
+// space that the training environment applied too.
+func (p *Policy) Controller(name string, observe func() envs.Observation, act envs.Actuator, greedy bool, seed uint64) (envs.Controller, error) {
+	if act.Space() != p.Space() {
+		return nil, fmt.Errorf("policy acts in the %s action space, the actuator applies %s", p.Space(), act.Space())
+	}
+	return &agentController{p: p, name: name, observe: observe, act: act, greedy: greedy, seed: seed}, nil
 }
 
 type agentController struct {
-	p          *Policy
-	name       string
-	observe    func() envs.Observation
-	minR, maxR []int
-	greedy     bool
-	seed       uint64
-	rng        *rand.Rand
-	err        error
+	p       *Policy
+	name    string
+	observe func() envs.Observation
+	act     envs.Actuator
+	greedy  bool
+	seed    uint64
+	rng     *rand.Rand
+	err     error
 }
 
 func (c *agentController) Name() string { return c.name }
 
-func (c *agentController) Reset() { c.rng = rand.New(rand.NewPCG(c.seed, 0x51ed2701)); c.err = nil }
+func (c *agentController) Reset() {
+	c.rng = rand.New(rand.NewPCG(c.seed, 0x51ed2701))
+	c.err = nil
+	c.act.Reset()
+}
 
-// Err returns the first error an observation caused; Decide leaves the
-// replicas unchanged after one.
+// Err returns the first error an observation or the actuator caused;
+// Decide leaves the replicas unchanged after one.
 func (c *agentController) Err() error { return c.err }
 
 func (c *agentController) Decide(view *envs.ClusterView, desired []int) {
@@ -127,17 +187,17 @@ func (c *agentController) Decide(view *envs.ClusterView, desired []int) {
 	if c.rng == nil {
 		c.Reset()
 	}
-	a, _, err := c.p.Act(c.observe(), c.greedy, c.rng)
-	if err != nil {
-		if c.err == nil {
-			c.err = err
-		}
+	if c.err != nil {
 		return
 	}
-	if d := a.Delta(); d != 0 && a.Deployment < len(view.Services) {
-		r := view.Services[a.Deployment].Replicas + d
-		if r >= c.minR[a.Deployment] && r <= c.maxR[a.Deployment] {
-			desired[a.Deployment] = r
+	a, _, err := c.p.Act(c.observe(), c.greedy, c.rng)
+	if err == nil {
+		_, err = c.act.Apply(view, a, desired)
+	}
+	if err != nil {
+		c.err = err
+		for i := range desired {
+			desired[i] = -1
 		}
 	}
 }

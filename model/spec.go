@@ -39,6 +39,18 @@ const (
 type NetSpec struct {
 	Policy PolicyKind `json:"policy"`
 	Head   HeadKind   `json:"head"`
+	// Action is the action space the heads score (empty: the seed's, as
+	// in checkpoints written before action spaces existed). In the
+	// factored spaces the joint head scores every service's choices from
+	// the trunk, and the per-node head scores each node's own choices from
+	// its embedding.
+	Action envs.ActionSpace `json:"action,omitempty"`
+	// ServiceValues (factored spaces only) makes the critic also estimate
+	// every service's own return, the part of the reward only its replicas
+	// earn (envs.StepResult.ServiceRewards), so that each service's choice
+	// is credited with its own cost and the shared SLO terms rather than
+	// with every service's cost (per-service credit; docs/learning.md).
+	ServiceValues bool `json:"serviceValues,omitempty"`
 	// Nodes, NodeFeatures, FlatSize and Moves come from the environment's
 	// spec (envs.Spec); Edges is the call graph in node indices.
 	Nodes        int      `json:"nodes"`
@@ -59,7 +71,7 @@ type NetSpec struct {
 // environment, with the seed's sizes.
 func SpecFor(es envs.Spec, edges []envs.Edge, policy PolicyKind, head HeadKind) NetSpec {
 	s := NetSpec{
-		Policy: policy, Head: head,
+		Policy: policy, Head: head, Action: es.Action,
 		Nodes: len(es.Services), NodeFeatures: es.NodeFeatures, FlatSize: es.FlatSize, Moves: es.Moves,
 		Hidden: 32, Embed: 32, GATHeads: 4, Trunk: 64,
 	}
@@ -86,6 +98,16 @@ func (s NetSpec) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("net.head: unknown %q (valid: joint, per-node)", s.Head))
 	}
+	if s.Action != "" {
+		if _, err := envs.ParseActionSpace(string(s.Action)); err != nil {
+			errs = append(errs, fmt.Errorf("net.action: %w", err))
+		} else if s.Moves != s.Action.Moves() {
+			errs = append(errs, fmt.Errorf("net.moves: %d, the %s action space has %d choices", s.Moves, s.Action, s.Action.Moves()))
+		}
+	}
+	if s.ServiceValues && !s.factored() {
+		errs = append(errs, fmt.Errorf("net.serviceValues: per-service credit needs a factored action space (factored or hpa-residual), not %s", s.space()))
+	}
 	if s.Nodes < 1 || s.Moves < 1 || s.NodeFeatures < 1 || s.FlatSize < 1 {
 		errs = append(errs, fmt.Errorf("net: nodes %d, node features %d, flat size %d and moves %d must be positive", s.Nodes, s.NodeFeatures, s.FlatSize, s.Moves))
 	}
@@ -98,6 +120,27 @@ func (s NetSpec) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// factored reports whether the network scores one choice per service.
+func (s NetSpec) factored() bool { return s.Action.Factored() }
+
+// valueOuts is the width of the critic's output for one sample: the
+// shared value, then each service's own value (MLP and joint heads; the
+// per-node head scores its services' values from their embeddings).
+func (s NetSpec) valueOuts() int {
+	if s.ServiceValues && s.Head != PerNodeHead {
+		return 1 + s.Nodes
+	}
+	return 1
+}
+
+// space is the action space, the seed's for specs written before spaces.
+func (s NetSpec) space() envs.ActionSpace {
+	if s.Action == "" {
+		return envs.ActionSeed
+	}
+	return s.Action
 }
 
 // Counters are the trainer's progress, stored in checkpoints.

@@ -20,6 +20,9 @@ type Options struct {
 	// Seed determines everything random: initial weights, action sampling,
 	// minibatch order and the environment's episode seeds.
 	Seed uint64
+	// ServiceValues turns on per-service credit (NetSpec.ServiceValues)
+	// in a factored action space.
+	ServiceValues bool
 	// Net overrides the default architecture (SpecFor) if set.
 	Net *NetSpec
 }
@@ -28,9 +31,29 @@ type Options struct {
 type Progress struct {
 	Counters
 	// MeanEpisodeReward is the mean return of the episodes completed in the
-	// last rollout (NaN if none completed).
+	// last rollout (NaN if none completed), in the environment's reward
+	// units (before reward normalisation).
 	MeanEpisodeReward float64
 	Loss              lossStats
+	// EvalScore is the evaluator's score of the policy after this
+	// rollout's update (NaN when it did not run); BestScore and BestStep
+	// the best so far (NaN and 0 before the first).
+	EvalScore, BestScore float64
+	BestStep             int64
+}
+
+// Evaluator scores a policy, acting greedily, on validation runs; higher
+// is better. It must be deterministic: resumed training calls it again
+// and must reach the same best policy.
+type Evaluator func(p *Policy) (float64, error)
+
+// best is the best policy the evaluator has seen: its weights and the
+// observation statistics it read with.
+type best struct {
+	Score float64  `json:"score"`
+	Step  int64    `json:"step"`
+	Norm  *obsNorm `json:"obsNorm,omitempty"`
+	theta []float64
 }
 
 // Report summarises a Train call.
@@ -45,6 +68,12 @@ type Report struct {
 	ApproxKL          float64 `json:"approxKL"`
 	ClipFraction      float64 `json:"clipFraction"`
 	LearningRate      float64 `json:"learningRate"`
+	// EvalScore is the last evaluation's score; BestScore and BestStep the
+	// best evaluation so far and the step it was made at (NaN, NaN and 0
+	// without an evaluator).
+	EvalScore float64 `json:"evalScore"`
+	BestScore float64 `json:"bestScore"`
+	BestStep  int64   `json:"bestStep"`
 }
 
 // Trainer trains an actor-critic against an environment, in chunks: Train
@@ -69,7 +98,14 @@ type Trainer struct {
 	act      *actScratch
 	flatBuf  []float64
 	nodesBuf []float64
+	choices  []int
+	lastOwn  []float64
 	lastLoss lossStats
+	norm     *obsNorm    // nil without observation normalisation
+	rnorm    *rewardNorm // nil without reward normalisation
+	best     *best
+	eval     Evaluator
+	every    int64
 }
 
 // NewTrainer builds a trainer with freshly initialised weights. Unless
@@ -87,13 +123,31 @@ func NewTrainer(env envs.Env, opts Options) (*Trainer, error) {
 			return nil, fmt.Errorf("read the environment's graph: %w", err)
 		}
 		spec = SpecFor(env.Spec(), obs.Edges, opts.Policy, opts.Head)
+		spec.ServiceValues = opts.ServiceValues
 	}
 	t, err := newTrainer(env, spec, opts.Hyper, opts.Seed)
 	if err != nil {
 		return nil, err
 	}
 	t.lay.init(t.theta, t.rng)
+	t.lay.initKeepBias(t.spec, t.theta)
 	return t, nil
+}
+
+// SetEvaluator makes Train score the policy with eval after every rollout
+// that ends on a multiple of every steps (a multiple of NSteps), and keep
+// the best-scoring weights, as Stable-Baselines3's EvalCallback keeps its
+// best model. The best policy is saved in checkpoints and is what
+// LoadPolicy returns. every 0 or a nil eval turns evaluation off.
+func (t *Trainer) SetEvaluator(every int, eval Evaluator) error {
+	if every < 0 || (every > 0 && every%t.hyper.NSteps != 0) {
+		return fmt.Errorf("evaluation every %d steps: must be a positive multiple of nSteps (%d)", every, t.hyper.NSteps)
+	}
+	t.every, t.eval = int64(every), eval
+	if every == 0 {
+		t.eval = nil
+	}
+	return nil
 }
 
 func newTrainer(env envs.Env, spec NetSpec, h Hyperparameters, seed uint64) (*Trainer, error) {
@@ -115,9 +169,16 @@ func newTrainer(env envs.Env, spec NetSpec, h Hyperparameters, seed uint64) (*Tr
 		opt:     newAdam(lay.total, h.AdamEpsilon),
 		pcg:     rand.NewPCG(seed, 0xa3c59ac2b1f1d7e5),
 		graphs:  map[int]*lossGraph{},
-		roll:    newRollout(h.NSteps, spec.FlatSize, spec.Nodes*spec.NodeFeatures),
+		roll:    newRollout(h.NSteps, spec.FlatSize, spec.Nodes*spec.NodeFeatures, spec.Nodes, spec.Moves, spec.factored(), spec.ServiceValues),
 		act:     newActScratch(spec.Nodes, spec.Moves),
 		flatBuf: make([]float64, spec.FlatSize), nodesBuf: make([]float64, spec.Nodes*spec.NodeFeatures),
+		choices: make([]int, spec.Nodes), lastOwn: make([]float64, spec.Nodes),
+	}
+	if h.NormalizeObservations {
+		t.norm = newObsNorm(spec.NodeFeatures, spec.FlatSize)
+	}
+	if h.NormalizeRewards {
+		t.rnorm = newRewardNorm(h.Gamma)
 	}
 	t.rng = rand.New(t.pcg)
 	inf, err := newInference(spec, lay, t.theta, spec.Nodes, spec.Edges)
@@ -153,7 +214,7 @@ func (t *Trainer) Train(ctx context.Context, steps int, progress func(Progress))
 		return Report{}, fmt.Errorf("train: steps %d must be positive", steps)
 	}
 	rollouts := (steps + t.hyper.NSteps - 1) / t.hyper.NSteps
-	var rep Report
+	rep := Report{EvalScore: math.NaN()}
 	var rewardSum float64
 	for range rollouts {
 		epRewards, err := t.collect(ctx)
@@ -175,10 +236,21 @@ func (t *Trainer) Train(ctx context.Context, steps int, progress func(Progress))
 			rewardSum += s
 			rep.Episodes += len(epRewards)
 		}
+		score := math.NaN()
+		if t.eval != nil && t.counters.Steps%t.every == 0 {
+			if score, err = t.evaluate(); err != nil {
+				return rep, err
+			}
+			rep.EvalScore = score
+		}
 		rep.LastRollout = mean
 		rep.LearningRate = lr
 		if progress != nil {
-			progress(Progress{Counters: t.counters, MeanEpisodeReward: mean, Loss: t.lastLoss})
+			p := Progress{Counters: t.counters, MeanEpisodeReward: mean, Loss: t.lastLoss, EvalScore: score, BestScore: math.NaN()}
+			if t.best != nil {
+				p.BestScore, p.BestStep = t.best.Score, t.best.Step
+			}
+			progress(p)
 		}
 	}
 	rep.Counters = t.counters
@@ -186,12 +258,34 @@ func (t *Trainer) Train(ctx context.Context, steps int, progress func(Progress))
 	if rep.Episodes > 0 {
 		rep.MeanEpisodeReward = rewardSum / float64(rep.Episodes)
 	}
+	rep.BestScore = math.NaN()
+	if t.best != nil {
+		rep.BestScore, rep.BestStep = t.best.Score, t.best.Step
+	}
 	rep.PolicyLoss, rep.ValueLoss, rep.Entropy = t.lastLoss.PolicyLoss, t.lastLoss.ValueLoss, t.lastLoss.Entropy
 	rep.ApproxKL, rep.ClipFraction = t.lastLoss.ApproxKL, t.lastLoss.ClipFraction
 	return rep, nil
 }
 
-// collect fills the rollout and returns the returns of completed episodes.
+// evaluate scores the current policy and keeps it if it is the best yet.
+func (t *Trainer) evaluate() (float64, error) {
+	p := t.Policy()
+	p.norm = t.norm.clone()
+	score, err := t.eval(p)
+	if err != nil {
+		return 0, fmt.Errorf("train: evaluate at step %d: %w", t.counters.Steps, err)
+	}
+	if math.IsNaN(score) {
+		return 0, fmt.Errorf("train: evaluate at step %d: score is NaN", t.counters.Steps)
+	}
+	if t.best == nil || score > t.best.Score {
+		t.best = &best{Score: score, Step: t.counters.Steps, Norm: p.norm, theta: slices.Clone(t.theta)}
+	}
+	return score, nil
+}
+
+// collect fills the rollout and returns the returns of completed episodes
+// (in the environment's units).
 func (t *Trainer) collect(ctx context.Context) ([]float64, error) {
 	r := t.roll
 	r.pos = 0
@@ -199,6 +293,8 @@ func (t *Trainer) collect(ctx context.Context) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	n, m := t.spec.Nodes, t.spec.Moves
+	fac, sv := t.spec.factored(), t.spec.ServiceValues
 	var done []float64
 	var epReturn float64
 	var lastDone bool
@@ -207,20 +303,80 @@ func (t *Trainer) collect(ctx context.Context) ([]float64, error) {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 		i := r.pos
-		if err := t.prepare(obs, r.nodes[i*r.nodeDim:(i+1)*r.nodeDim], r.flat[i*r.flatDim:(i+1)*r.flatDim]); err != nil {
+		nodes, flat := r.nodes[i*r.nodeDim:(i+1)*r.nodeDim], r.flat[i*r.flatDim:(i+1)*r.flatDim]
+		if err := t.prepare(obs, nodes, flat, true); err != nil {
 			return nil, err
 		}
-		out, err := t.inf.forward(r.nodes[i*r.nodeDim:(i+1)*r.nodeDim], r.flat[i*r.flatDim:(i+1)*r.flatDim])
+		out, err := t.inf.forward(nodes, flat)
 		if err != nil {
 			return nil, err
 		}
-		a, logp := actionFrom(out, t.spec.Moves, t.spec.Head == PerNodeHead, false, t.rng, t.act)
+		var a envs.Action
+		var logp float64
+		if fac {
+			r.hasMask[i] = obs.Mask != nil
+			if obs.Mask != nil {
+				if len(obs.Mask) != n*m {
+					return nil, fmt.Errorf("train: observation mask has %d entries, want %d", len(obs.Mask), n*m)
+				}
+				copy(r.mask[i*n*m:(i+1)*n*m], obs.Mask)
+			}
+			var svcLogp []float64
+			if sv {
+				svcLogp = r.svcLogp[i*n : (i+1)*n]
+				copy(r.ownValues[i*n:(i+1)*n], out.own)
+			}
+			logp = factoredActionFrom(out, n, m, obs.Mask, false, t.rng, t.act, t.choices, svcLogp)
+			copy(r.choices[i*n:(i+1)*n], t.choices)
+			a = envs.Action{Moves: t.choices}
+		} else {
+			a, logp = actionFrom(out, m, t.spec.Head == PerNodeHead, false, t.rng, t.act)
+			r.dep[i], r.move[i] = a.Deployment, a.Move
+		}
+		value := out.value
 		res, err := t.env.Step(a)
 		if err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", t.counters.Steps, err)
 		}
-		r.dep[i], r.move[i], r.logp[i], r.values[i] = a.Deployment, a.Move, logp, out.value
-		r.rewards[i], r.dones[i] = res.Reward, res.Done
+		reward := res.Reward
+		scale := 1.0
+		if t.rnorm != nil {
+			reward = t.rnorm.scale(reward)
+			scale = 1 / t.rnorm.std()
+		}
+		var own []float64
+		if sv {
+			if len(res.ServiceRewards) != n {
+				return nil, fmt.Errorf("train: per-service credit needs the environment's per-service rewards (the slo goal's); step %d has %d for %d services", t.counters.Steps, len(res.ServiceRewards), n)
+			}
+			// The shared part is what the services' own parts leave of the
+			// reward, all scaled alike.
+			own = r.ownRewards[i*n : (i+1)*n]
+			shared := res.Reward
+			for k, p := range res.ServiceRewards {
+				own[k] = clipReward(p * scale)
+				shared -= p
+			}
+			reward = clipReward(shared * scale)
+		}
+		if res.Done && res.Truncated {
+			// The episode was cut by its time limit, not ended: its return
+			// goes on, so bootstrap from the value of the state it was cut
+			// in (as SB3 does for TimeLimit.truncated).
+			if err := t.prepare(res.Obs, t.nodesBuf, t.flatBuf, false); err != nil {
+				return nil, err
+			}
+			tail, err := t.inf.forward(t.nodesBuf, t.flatBuf)
+			if err != nil {
+				return nil, err
+			}
+			reward += t.hyper.Gamma * tail.value
+			for k := range own {
+				own[k] += t.hyper.Gamma * tail.own[k]
+			}
+		}
+		r.logp[i], r.values[i] = logp, value
+		r.rewards[i], r.dones[i] = reward, res.Done
 		epReturn += res.Reward
 		r.pos++
 		t.counters.Steps++
@@ -237,8 +393,9 @@ func (t *Trainer) collect(ctx context.Context) ([]float64, error) {
 		}
 	}
 	lastValue := 0.0
+	clear(t.lastOwn)
 	if !lastDone {
-		if err := t.prepare(obs, t.nodesBuf, t.flatBuf); err != nil {
+		if err := t.prepare(obs, t.nodesBuf, t.flatBuf, false); err != nil {
 			return nil, err
 		}
 		out, err := t.inf.forward(t.nodesBuf, t.flatBuf)
@@ -246,8 +403,12 @@ func (t *Trainer) collect(ctx context.Context) ([]float64, error) {
 			return nil, err
 		}
 		lastValue = out.value
+		copy(t.lastOwn, out.own)
 	}
 	r.computeGAE(lastValue, lastDone, t.hyper.Gamma, t.hyper.Lambda)
+	if sv {
+		r.computeOwnGAE(t.lastOwn, lastDone, t.hyper.Gamma, t.hyper.Lambda)
+	}
 	return done, nil
 }
 
@@ -257,12 +418,29 @@ func (t *Trainer) resetEnv() (envs.Observation, error) {
 		return obs, fmt.Errorf("train: reset episode %d: %w", t.counters.Episodes, err)
 	}
 	t.counters.Episodes++
+	if t.rnorm != nil {
+		t.rnorm.episodeStart()
+	}
 	return obs, nil
 }
 
-// prepare copies an observation into network inputs, checking its shape.
-func (t *Trainer) prepare(obs envs.Observation, nodes, flat []float64) error {
-	return prepareObs(t.spec, obs, nodes, flat)
+// prepare copies an observation into network inputs, checking its shape,
+// and normalises them; learn first adds the observation to the running
+// statistics (while collecting, as VecNormalize does in training mode).
+func (t *Trainer) prepare(obs envs.Observation, nodes, flat []float64, learn bool) error {
+	if err := prepareObs(t.spec, obs, nodes, flat); err != nil {
+		return err
+	}
+	if t.norm != nil {
+		if learn {
+			t.norm.Nodes.update(nodes, t.spec.Nodes)
+			if t.spec.Head != PerNodeHead {
+				t.norm.Flat.update(flat, 1)
+			}
+		}
+		t.norm.apply(t.spec, nodes, flat)
+	}
+	return nil
 }
 
 func prepareObs(spec NetSpec, obs envs.Observation, nodes, flat []float64) error {
@@ -334,25 +512,54 @@ func (t *Trainer) step(mb []int, lr float64) error {
 	if err != nil {
 		return err
 	}
-	r := t.roll
-	t.gather(lg, mb)
+	t.fillBatch(lg, mb)
 	bt := &lg.batch
-	for k, i := range mb {
-		bt.dep[k], bt.move[k] = r.dep[i], r.move[i]
-		bt.oldLogp[k], bt.adv[k], bt.returns[k], bt.oldValues[k] = r.logp[i], r.adv[i], r.returns[i], r.values[i]
-	}
 	if t.hyper.NormalizeAdvantage && len(mb) > 1 {
-		normalize(bt.adv)
+		if t.spec.ServiceValues {
+			normalize(lg.fbatch.svcAdv)
+		} else {
+			normalize(bt.adv)
+		}
 	}
 	if err := lg.exec(); err != nil {
 		return err
 	}
-	t.lastLoss = lg.loss.stats
+	t.lastLoss = lg.stats()
 	// Clip the gradient's norm and step, in one pass over the parameters.
 	coef, _ := clipCoef(lg.grad, t.hyper.MaxGradNorm)
 	t.opt.updateScaled(t.theta, lg.grad, lr, coef)
 	t.counters.Updates++
 	return nil
+}
+
+// fillBatch copies rollout rows mb into the graph's inputs and batch.
+func (t *Trainer) fillBatch(lg *lossGraph, mb []int) {
+	r := t.roll
+	t.gather(lg, mb)
+	bt := &lg.batch
+	n, m := t.spec.Nodes, t.spec.Moves
+	for k, i := range mb {
+		if t.spec.factored() {
+			fb := &lg.fbatch
+			copy(fb.choices[k*n:(k+1)*n], r.choices[i*n:(i+1)*n])
+			fb.hasMask[k] = r.hasMask[i]
+			if r.hasMask[i] {
+				copy(fb.mask[k*n*m:(k+1)*n*m], r.mask[i*n*m:(i+1)*n*m])
+			}
+			if t.spec.ServiceValues {
+				// A service's advantage is the shared part's plus its own.
+				for j := range n {
+					fb.svcOldLogp[k*n+j] = r.svcLogp[i*n+j]
+					fb.svcAdv[k*n+j] = r.adv[i] + r.ownAdv[i*n+j]
+					fb.svcReturns[k*n+j] = r.ownReturns[i*n+j]
+					fb.svcOldValues[k*n+j] = r.ownValues[i*n+j]
+				}
+			}
+		} else {
+			bt.dep[k], bt.move[k] = r.dep[i], r.move[i]
+		}
+		bt.oldLogp[k], bt.adv[k], bt.returns[k], bt.oldValues[k] = r.logp[i], r.adv[i], r.returns[i], r.values[i]
+	}
 }
 
 // gather copies rollout rows into the graph's inputs: node features
@@ -396,12 +603,19 @@ func (t *Trainer) Save(w io.Writer) error {
 	}
 	h := checkpointHeader{
 		Net: t.spec, Hyper: t.hyper, Counters: t.counters, Seed: t.seed,
-		RNG: rng, AdamStep: t.opt.step,
+		RNG: rng, AdamStep: t.opt.step, ObsNorm: t.norm, Best: t.best,
+	}
+	if t.rnorm != nil {
+		h.RewardNorm = &t.rnorm.Ret
 	}
 	for _, p := range t.lay.params {
 		h.Params = append(h.Params, paramInfo{Name: p.name, Shape: p.shape})
 	}
-	return writeCheckpoint(w, h, t.theta, t.opt.m, t.opt.v)
+	blocks := [][]float64{t.theta, t.opt.m, t.opt.v}
+	if t.best != nil {
+		blocks = append(blocks, t.best.theta)
+	}
+	return writeCheckpoint(w, h, blocks...)
 }
 
 // Load restores a trainer from a checkpoint to continue training on env.
@@ -420,18 +634,55 @@ func Load(r io.Reader, env envs.Env) (*Trainer, error) {
 		return nil, err
 	}
 	n := t.lay.total
-	if len(vals) != 3*n {
-		return nil, fmt.Errorf("%w: %d values, want %d", ErrCorruptCheckpoint, len(vals), 3*n)
+	want := 3 * n
+	if h.Best != nil {
+		want += n
+	}
+	if len(vals) != want {
+		return nil, fmt.Errorf("%w: %d values, want %d", ErrCorruptCheckpoint, len(vals), want)
 	}
 	copy(t.theta, vals[:n])
 	copy(t.opt.m, vals[n:2*n])
-	copy(t.opt.v, vals[2*n:])
+	copy(t.opt.v, vals[2*n:3*n])
+	if err := t.restoreNorms(h); err != nil {
+		return nil, err
+	}
+	if h.Best != nil {
+		t.best = h.Best
+		t.best.theta = slices.Clone(vals[3*n:])
+	}
 	t.opt.step = h.AdamStep
 	t.counters = h.Counters
 	if err := t.pcg.UnmarshalBinary(h.RNG); err != nil {
 		return nil, fmt.Errorf("%w: rng state: %v", ErrCorruptCheckpoint, err)
 	}
 	return t, nil
+}
+
+// restoreNorms sets the normalisation statistics from a checkpoint, which
+// must carry exactly those its hyperparameters call for.
+func (t *Trainer) restoreNorms(h checkpointHeader) error {
+	if (h.ObsNorm != nil) != (t.norm != nil) || (h.RewardNorm != nil) != (t.rnorm != nil) {
+		return fmt.Errorf("%w: normalisation statistics do not match the hyperparameters", ErrCorruptCheckpoint)
+	}
+	if t.norm != nil {
+		if err := h.ObsNorm.check(t.spec); err != nil {
+			return err
+		}
+		t.norm = h.ObsNorm
+	}
+	if t.rnorm != nil {
+		if len(h.RewardNorm.Mean) != 1 || len(h.RewardNorm.Var) != 1 {
+			return fmt.Errorf("%w: reward statistics have %d values", ErrCorruptCheckpoint, len(h.RewardNorm.Mean))
+		}
+		t.rnorm.Ret = *h.RewardNorm
+	}
+	if h.Best != nil && h.Best.Norm != nil {
+		if err := h.Best.Norm.check(t.spec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *Trainer) checkLayout(ps []paramInfo) error {

@@ -8,10 +8,26 @@ import (
 	"testing"
 
 	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/hpa"
 	"github.com/grlscaler/grlscaler/envs/sim"
 )
 
+// twinEnv is the twin under one scenario in the seed's action space,
+// every episode starting as an evaluation run does.
 func twinEnv(t testing.TB, appName, scenario string, goal envs.Goal) envs.Env {
+	t.Helper()
+	return newTwinEnv(t, appName, scenario, goal, envs.ActionSeed, 0)
+}
+
+// twinEnvIn is the twin under one scenario in an action space, half of
+// its episodes starting at random states (the hpa-residual space's HPA
+// at 50 % CPU).
+func twinEnvIn(t testing.TB, appName, scenario string, goal envs.Goal, action envs.ActionSpace) envs.Env {
+	t.Helper()
+	return newTwinEnv(t, appName, scenario, goal, action, 0.5)
+}
+
+func newTwinEnv(t testing.TB, appName, scenario string, goal envs.Goal, action envs.ActionSpace, randomStarts float64) envs.Env {
 	t.Helper()
 	a, err := sim.LookupApp(appName, 1)
 	if err != nil {
@@ -21,7 +37,12 @@ func twinEnv(t testing.TB, appName, scenario string, goal envs.Goal) envs.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := sim.NewEnv(sim.EnvOptions{Options: sim.Options{App: a, Scenario: sc}, Reward: envs.DefaultRewardConfig(goal, a.LatencyCapMs)})
+	base, err := hpa.ParsePreset("cpu-50", 1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := sim.NewEnv(sim.EnvOptions{Options: sim.Options{App: a, Scenario: sc}, Reward: envs.DefaultRewardConfig(goal, a.LatencyCapMs),
+		Action: action, BaseHPA: base, RandomStarts: randomStarts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func Build(in Input) *Report {
 	r := &Report{
 		SchemaVersion: SchemaVersion, ExperimentID: in.ExperimentID, Name: in.Name, SpecHash: in.SpecHash,
 		App: in.App, SLOMs: in.SLOMs,
-		Controllers: []Controller{}, BestHPA: []BestHPA{}, Comparisons: []Comparison{},
+		Controllers: []Controller{}, BestHPA: []BestHPA{}, BestAgents: []BestHPA{}, Comparisons: []Comparison{},
 		Training: in.Training, Runs: in.Runs,
 	}
 	if r.Training == nil {
@@ -58,6 +58,9 @@ func Build(in Input) *Report {
 		r.Controllers = append(r.Controllers, controllerStats(cs, in.Scenarios, in.Runs))
 	}
 	for _, sc := range in.Scenarios {
+		if agent, ok := chooseBest(KindAgent, sc, in.Controllers, in.Runs); ok {
+			r.BestAgents = append(r.BestAgents, agent)
+		}
 		best, ok := chooseBestHPA(sc, in.Controllers, in.Runs)
 		if !ok {
 			continue
@@ -72,6 +75,7 @@ func Build(in Input) *Report {
 			}
 		}
 	}
+	r.Verdicts, r.Outcome = verdicts(r)
 	r.Summary = summary(r)
 	return r
 }
@@ -133,9 +137,27 @@ func controllerStats(cs ControllerSpec, scenarios []string, runs []Run) Controll
 // chooseBestHPA applies BestHPACriterion to scenario's validation runs; ok
 // is false when the experiment has no HPA controller.
 func chooseBestHPA(scenario string, controllers []ControllerSpec, runs []Run) (BestHPA, bool) {
+	return chooseBest(KindHPA, scenario, controllers, runs)
+}
+
+// chooseBest applies BestHPACriterion to the validation runs of the
+// controllers of a kind on scenario; ok is false when there is no such
+// controller, or (agents) none has validation runs (experiments recorded
+// before agents had them).
+func chooseBest(kind, scenario string, controllers []ControllerSpec, runs []Run) (BestHPA, bool) {
 	b := BestHPA{Scenario: scenario, Criterion: BestHPACriterion, Candidates: []Candidate{}}
+	any := false
 	for _, cs := range controllers {
-		if cs.Kind != KindHPA {
+		if cs.Kind != kind {
+			continue
+		}
+		any = any || len(runsOf(runs, cs.Name, scenario, SplitValidation)) > 0
+	}
+	if kind == KindAgent && !any {
+		return b, false
+	}
+	for _, cs := range controllers {
+		if cs.Kind != kind {
 			continue
 		}
 		rs := runsOf(runs, cs.Name, scenario, SplitValidation)
@@ -198,8 +220,11 @@ func compare(agent, baseline, scenario string, runs []Run) []Comparison {
 	return out
 }
 
+// summary is the report's opening: the verdicts first (does the agent
+// beat the HPA, scenario by scenario), then the paired comparisons of
+// cost and SLO violations with their evidence, then invalid controllers.
 func summary(r *Report) string {
-	var parts []string
+	parts := verdictLines(r)
 	for _, b := range r.BestHPA {
 		if b.Name == "" {
 			parts = append(parts, fmt.Sprintf("On %s no HPA configuration was valid on the validation seeds, so the agents are not compared with the HPA.", b.Scenario))
@@ -209,13 +234,17 @@ func summary(r *Report) string {
 			if c.Scenario != b.Scenario || (c.Metric != MetricCost && c.Metric != MetricSLOViolation) {
 				continue
 			}
-			if c.N < 2 {
-				parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (one seed: no interval or test; run more repetitions).",
-					c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff))
+			if !c.Inferred {
+				why := fmt.Sprintf("%d pairs: at least %d are needed", c.N, MinPairs)
+				if c.N >= MinPairs {
+					why = fmt.Sprintf("the %d paired differences are identical", c.N)
+				}
+				parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (95 %% CI n/a, p n/a: %s).",
+					c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff, why))
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (95 %% CI %.4g to %.4g, n %d, p %.3g).",
-				c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff, c.CI95Low, c.CI95High, c.N, c.PValue))
+			parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (95 %% CI %s, n %d, p %s).",
+				c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff, c.Interval(), c.N, c.P()))
 		}
 	}
 	for _, c := range r.Controllers {

@@ -107,7 +107,7 @@ pre { background: #f7f7f7; padding: 0.5rem; overflow-x: auto; }
 <body>
 <h1>Experiment {{.Name}} <span class="meta">({{.ExperimentID}})</span></h1>
 <p class="meta">App {{.App}}, SLO p95 &le; {{num .SLOMs}} ms, spec hash <code>{{.SpecHash}}</code>, report schema {{.SchemaVersion}}.
-Means with 95 % confidence intervals (Student's t) over the valid test runs; validation runs only choose the best HPA.</p>
+Means with 95 % confidence intervals (Student's t) over the valid test runs; validation runs only choose the best HPA and the best agent per scenario.</p>
 <h2>Summary</h2>
 <p>{{.Summary}}</p>
 
@@ -157,7 +157,7 @@ Means with 95 % confidence intervals (Student's t) over the valid test runs; val
 <thead><tr><th>agent</th><th>baseline</th><th>scenario</th><th>metric</th><th>n</th><th>mean difference [95 % CI]</th><th>p-value</th></tr></thead>
 <tbody>
 {{- range .Comparisons}}
-<tr><td>{{.Agent}}</td><td>{{.Baseline}}</td><td>{{.Scenario}}</td><td>{{.Metric}}</td><td class="num">{{.N}}</td><td class="num">{{num .MeanDiff}}{{if ge .N 2}} <span class="ci">[{{num .CI95Low}}, {{num .CI95High}}]</span>{{end}}</td><td class="num">{{if ge .N 2}}{{num .PValue}}{{else}}n/a{{end}}</td></tr>
+<tr><td>{{.Agent}}</td><td>{{.Baseline}}</td><td>{{.Scenario}}</td><td>{{.Metric}}</td><td class="num">{{.N}}</td><td class="num">{{num .MeanDiff}} <span class="ci">{{.Interval}}</span></td><td class="num">{{.P}}</td></tr>
 {{- end}}
 </tbody>
 </table>

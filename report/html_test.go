@@ -40,10 +40,12 @@ func htmlTestReport() *Report {
 		BestHPA: []BestHPA{{Scenario: "peak", Name: plotHPA, Criterion: "lowest mean slo_violation_rate",
 			Candidates: []Candidate{{Name: plotHPA, Valid: true, SLOViolationRate: 0.05, CostReplicaSecs: 7500}, {Name: "hpa-cpu50", Valid: false}}}},
 		Comparisons: []Comparison{{Agent: plotAgent, Baseline: plotHPA, Scenario: "peak", Metric: MetricCost, N: 5,
-			MeanDiff: -1500, CI95Low: -1800, CI95High: -1200, PValue: 0.0004}},
+			MeanDiff: -1500, Inferred: true, CI95Low: ptr(-1800), CI95High: ptr(-1200), T: ptr(-9), PValue: ptr(0.0004)}},
 		Training: plotTraining(),
 	}
 }
+
+func ptr(x float64) *float64 { return &x }
 
 // walk calls f on every node of the tree under n.
 func walk(n *html.Node, f func(*html.Node)) {

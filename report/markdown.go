@@ -49,7 +49,7 @@ func ControllerTable(r *Report) string {
 func Markdown(r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Experiment %s (%s)\n\n%s\n\n", r.Name, r.ExperimentID, r.Summary)
-	fmt.Fprintf(&b, "App %s, SLO p95 <= %.0f ms, spec hash %s. Means with 95 %% confidence intervals (Student's t) over the valid test runs; validation runs only choose the best HPA.\n\n", r.App, r.SLOMs, r.SpecHash)
+	fmt.Fprintf(&b, "App %s, SLO p95 <= %.0f ms, spec hash %s. Means with 95 %% confidence intervals (Student's t) over the valid test runs; validation runs only choose the best HPA and the best agent per scenario.\n\n", r.App, r.SLOMs, r.SpecHash)
 	b.WriteString("## Controllers (all scenarios)\n\n" + ControllerTable(r))
 	for _, c := range r.Controllers {
 		for _, why := range c.Invalid {
@@ -73,40 +73,24 @@ func Markdown(r *Report) string {
 			}
 		}
 	}
-	if len(r.BestHPA) > 0 {
-		b.WriteString("\n## Best HPA per scenario\n\nChosen on the validation seeds: " + BestHPACriterion + ".\n\n| scenario | best | candidates (slo_violation_rate, cost_replica_seconds) |\n|---|---|---|\n")
-		for _, h := range r.BestHPA {
-			var cands []string
-			for _, c := range h.Candidates {
-				if c.Valid {
-					cands = append(cands, fmt.Sprintf("%s (%.4g, %.4g)", c.Name, c.SLOViolationRate, c.CostReplicaSecs))
-				} else {
-					cands = append(cands, c.Name+" (invalid)")
-				}
-			}
-			name := h.Name
-			if name == "" {
-				name = "none valid"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", h.Scenario, name, strings.Join(cands, "; "))
-		}
-	}
+	writeBest(&b, "Best HPA per scenario", r.BestHPA)
+	writeBest(&b, "Best agent per scenario", r.BestAgents)
 	if len(r.Comparisons) > 0 {
 		b.WriteString("\n## Agents vs the best HPA (paired by seed, test runs)\n\n| scenario | agent | baseline | metric | n | mean diff [95 % CI] | p |\n|---|---|---|---|---|---|---|\n")
 		for _, c := range r.Comparisons {
-			if c.N < 2 {
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.4g | n/a |\n", c.Scenario, c.Agent, c.Baseline, c.Metric, c.N, c.MeanDiff)
-				continue
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.4g [%.4g, %.4g] | %.3g |\n", c.Scenario, c.Agent, c.Baseline, c.Metric, c.N, c.MeanDiff, c.CI95Low, c.CI95High, c.PValue)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.4g %s | %s |\n", c.Scenario, c.Agent, c.Baseline, c.Metric, c.N, c.MeanDiff, c.Interval(), c.P())
 		}
 	}
 	if len(r.Training) > 0 {
-		b.WriteString("\n## Training\n\n| agent | chunks | final step | last mean episode reward | policy loss | value loss |\n|---|---|---|---|---|---|\n")
+		b.WriteString("\n## Training\n\n| agent | chunks | final step | last mean episode reward | policy loss | value loss | best validation score (step) |\n|---|---|---|---|---|---|---|\n")
 		for _, t := range r.Training {
 			if n := len(t.Chunks); n > 0 {
 				l := t.Chunks[n-1]
-				fmt.Fprintf(&b, "| %s | %d | %d | %.4g | %.4g | %.4g |\n", t.Agent, n, l.Step, l.MeanEpisodeReward, l.PolicyLoss, l.ValueLoss)
+				best := "none: the final policy is evaluated"
+				if l.BestStep > 0 {
+					best = fmt.Sprintf("%.4g (%d)", l.BestScore, l.BestStep)
+				}
+				fmt.Fprintf(&b, "| %s | %d | %d | %.4g | %.4g | %.4g | %s |\n", t.Agent, n, l.Step, l.MeanEpisodeReward, l.PolicyLoss, l.ValueLoss, best)
 			}
 		}
 	}
@@ -134,4 +118,28 @@ func WriteCSV(w io.Writer, r *Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// writeBest writes a table of per-scenario choices made on the
+// validation seeds.
+func writeBest(b *strings.Builder, title string, best []BestHPA) {
+	if len(best) == 0 {
+		return
+	}
+	b.WriteString("\n## " + title + "\n\nChosen on the validation seeds: " + BestHPACriterion + ".\n\n| scenario | best | candidates (slo_violation_rate, cost_replica_seconds) |\n|---|---|---|\n")
+	for _, h := range best {
+		var cands []string
+		for _, c := range h.Candidates {
+			if c.Valid {
+				cands = append(cands, fmt.Sprintf("%s (%.4g, %.4g)", c.Name, c.SLOViolationRate, c.CostReplicaSecs))
+			} else {
+				cands = append(cands, c.Name+" (invalid)")
+			}
+		}
+		name := h.Name
+		if name == "" {
+			name = "none valid"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", h.Scenario, name, strings.Join(cands, "; "))
+	}
 }

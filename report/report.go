@@ -8,10 +8,14 @@
 // the activities read and store the objects.
 package report
 
+import "fmt"
+
 // SchemaVersion is report.json's schema_version. Version 2 replaced
 // version 1's per-group layout with controllers, best HPA choices and
-// paired comparisons, in snake_case.
-const SchemaVersion = 2
+// paired comparisons, in snake_case; version 3 leaves a comparison's
+// interval and test out (null, with inferred false) when there are fewer
+// than MinPairs pairs or their differences are identical.
+const SchemaVersion = 3
 
 // Controller kinds.
 const (
@@ -99,8 +103,9 @@ type Controller struct {
 	Scenarios []ScenarioStats `json:"scenarios"`
 }
 
-// BestHPA records which HPA configuration was chosen for a scenario, on
-// the validation seeds, and why.
+// BestHPA records which HPA configuration (or, in Report.BestAgents,
+// which agent) was chosen for a scenario, on the validation seeds, and
+// why.
 type BestHPA struct {
 	Scenario  string `json:"scenario"`
 	Name      string `json:"name"`
@@ -129,13 +134,32 @@ type Comparison struct {
 	N        int     `json:"n"`
 	MeanDiff float64 `json:"mean_diff"`
 	StdDiff  float64 `json:"std_diff"`
-	CI95Low  float64 `json:"ci95_low"`
-	CI95High float64 `json:"ci95_high"`
-	// T and PValue are the paired t statistic and its two-sided p-value;
-	// without spread or with one pair, T is 0 and PValue 0 (a constant
-	// nonzero difference) or 1 (no difference). See Paired.
-	T      float64 `json:"t"`
-	PValue float64 `json:"p_value"`
+	// Inferred says whether the interval and the test exist: at least
+	// MinPairs pairs whose differences vary (see Paired). Without them
+	// the four fields below are absent (null), and reports print n/a.
+	Inferred bool     `json:"inferred"`
+	CI95Low  *float64 `json:"ci95_low"`
+	CI95High *float64 `json:"ci95_high"`
+	// T and PValue are the paired t statistic and its two-sided p-value.
+	T      *float64 `json:"t"`
+	PValue *float64 `json:"p_value"`
+}
+
+// Interval formats the mean difference's 95 % interval as "[lo, hi]",
+// or "n/a" when there is none.
+func (c Comparison) Interval() string {
+	if !c.Inferred {
+		return "n/a"
+	}
+	return fmt.Sprintf("[%.4g, %.4g]", *c.CI95Low, *c.CI95High)
+}
+
+// P formats the p-value, or "n/a" when there is none.
+func (c Comparison) P() string {
+	if !c.Inferred {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3g", *c.PValue)
 }
 
 // TrainingChunk is one chunk of an agent's training curve.
@@ -146,6 +170,12 @@ type TrainingChunk struct {
 	PolicyLoss        float64 `json:"policy_loss"`
 	ValueLoss         float64 `json:"value_loss"`
 	Entropy           float64 `json:"entropy"`
+	// ValidationScore is the chunk's last greedy validation (mean total
+	// reward), BestScore and BestStep the best so far and its step: the
+	// policy the evaluation uses is the best one (0 without validation).
+	ValidationScore float64 `json:"validation_score,omitempty"`
+	BestScore       float64 `json:"best_score,omitempty"`
+	BestStep        int64   `json:"best_step,omitempty"`
 }
 
 // Training is an agent's training curve.
@@ -165,9 +195,17 @@ type Report struct {
 	Summary       string       `json:"summary"`
 	Controllers   []Controller `json:"controllers"`
 	BestHPA       []BestHPA    `json:"best_hpa"`
-	Comparisons   []Comparison `json:"comparisons"`
-	Training      []Training   `json:"training"`
-	Runs          []Run        `json:"runs"`
+	// BestAgents are the agents chosen per scenario on the validation
+	// seeds, by the same criterion as the HPA (empty for experiments
+	// recorded before agents had validation runs).
+	BestAgents []BestHPA `json:"best_agent"`
+	// Verdicts say per scenario whether the best agent beats each
+	// baseline; Outcome sums up the verdicts against the best HPA.
+	Verdicts    []Verdict    `json:"verdicts"`
+	Outcome     Outcome      `json:"outcome"`
+	Comparisons []Comparison `json:"comparisons"`
+	Training    []Training   `json:"training"`
+	Runs        []Run        `json:"runs"`
 	// Plots are the PNGs' keys relative to the experiment's reports/.
 	Plots []string `json:"plots,omitempty"`
 }

@@ -32,31 +32,34 @@ func Summarize(xs []float64) Stat {
 	return s
 }
 
+// MinPairs is the fewest paired runs for which the report gives a
+// confidence interval and a p-value of the mean difference: with two, the
+// t interval has one degree of freedom and spans orders of magnitude.
+const MinPairs = 3
+
 // Paired compares a against b, paired by index (the same seed): the
-// differences a[i]-b[i], their mean, standard deviation and 95 %
-// confidence interval, and the paired t test's statistic and two-sided
-// p-value. With fewer than two pairs there is no test: T is 0 and PValue
-// 1 (one pair is no evidence of a difference). When the differences have
-// no spread there is no t statistic either: T is 0 and PValue is 0 if the
-// mean difference is not zero (every pair differs by the same amount) and
-// 1 if it is. a and b must have the same length.
+// differences a[i]-b[i], their mean and standard deviation, and, when
+// there are at least MinPairs pairs and the differences vary, their 95 %
+// confidence interval and the paired t test's statistic and two-sided
+// p-value (Inferred). Without them the interval and the test are left
+// out (nil), not faked: identical differences, as a deterministic twin
+// gives when both controllers behave the same on every seed, have no
+// spread to test against, and a p of 0 or a zero-width interval would
+// claim a certainty the runs do not have. a and b must have the same
+// length.
 func Paired(a, b []float64) Comparison {
 	d := make([]float64, len(a))
 	for i := range a {
 		d[i] = a[i] - b[i]
 	}
 	s := Summarize(d)
-	c := Comparison{N: s.N, MeanDiff: s.Mean, StdDiff: s.Std, CI95Low: s.CI95Low, CI95High: s.CI95High, PValue: 1}
-	switch {
-	case s.N < 2:
-	case s.Std == 0:
-		if s.Mean != 0 {
-			c.PValue = 0
-		}
-	default:
-		c.T = s.Mean / (s.Std / math.Sqrt(float64(s.N)))
-		t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(s.N - 1)}
-		c.PValue = 2 * t.Survival(math.Abs(c.T))
+	c := Comparison{N: s.N, MeanDiff: s.Mean, StdDiff: s.Std}
+	if s.N < MinPairs || s.Std == 0 {
+		return c
 	}
+	t := s.Mean / (s.Std / math.Sqrt(float64(s.N)))
+	p := 2 * distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(s.N - 1)}.Survival(math.Abs(t))
+	lo, hi := s.CI95Low, s.CI95High
+	c.Inferred, c.T, c.PValue, c.CI95Low, c.CI95High = true, &t, &p, &lo, &hi
 	return c
 }

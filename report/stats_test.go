@@ -53,28 +53,37 @@ func TestPairedComparisonMatchesHandComputedTTest(t *testing.T) {
 	}
 	near(t, "mean_diff", c.MeanDiff, 1.5, 1e-9)
 	near(t, "std_diff", c.StdDiff, 1.290994, 1e-6)
-	near(t, "t", c.T, 2.323790, 1e-5)
-	near(t, "ci95_low", c.CI95Low, -0.554259, 1e-5)
-	near(t, "ci95_high", c.CI95High, 3.554259, 1e-5)
-	near(t, "p_value", c.PValue, 0.102734, 1e-5)
+	if !c.Inferred {
+		t.Fatal("four varying pairs have an interval and a test")
+	}
+	near(t, "t", *c.T, 2.323790, 1e-5)
+	near(t, "ci95_low", *c.CI95Low, -0.554259, 1e-5)
+	near(t, "ci95_high", *c.CI95High, 3.554259, 1e-5)
+	near(t, "p_value", *c.PValue, 0.102734, 1e-5)
+	if c.Interval() != "[-0.5543, 3.554]" || c.P() != "0.103" {
+		t.Errorf("printed interval %s and p %s", c.Interval(), c.P())
+	}
 }
 
-func TestPairedWithoutSpreadHasNoTStatistic(t *testing.T) {
+func TestPairedWithoutEnoughEvidenceHasNoIntervalOrTest(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		a, b []float64
 		mean float64
-		p    float64
 	}{
-		{"constant nonzero difference is certain", []float64{5, 6, 7}, []float64{3, 4, 5}, 2, 0},
-		{"identical runs do not differ", []float64{5, 6}, []float64{5, 6}, 0, 1},
-		{"one pair cannot be tested", []float64{5}, []float64{4}, 1, 1},
-		{"no pairs", nil, nil, 0, 1},
+		{"identical differences have no spread to test", []float64{5, 6, 7}, []float64{3, 4, 5}, 2},
+		{"identical runs", []float64{5, 6, 7}, []float64{5, 6, 7}, 0},
+		{"two varying pairs are too few", []float64{5, 9}, []float64{4, 4}, 3},
+		{"one pair cannot be tested", []float64{5}, []float64{4}, 1},
+		{"no pairs", nil, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Paired(tc.a, tc.b)
-			if c.T != 0 || c.PValue != tc.p || c.MeanDiff != tc.mean {
-				t.Fatalf("got t %v p %v mean %v, want t 0 p %v mean %v", c.T, c.PValue, c.MeanDiff, tc.p, tc.mean)
+			if c.Inferred || c.T != nil || c.PValue != nil || c.CI95Low != nil || c.CI95High != nil || c.MeanDiff != tc.mean {
+				t.Fatalf("got %+v, want mean %v and no interval or test", c, tc.mean)
+			}
+			if c.Interval() != "n/a" || c.P() != "n/a" {
+				t.Errorf("printed interval %s and p %s, want n/a", c.Interval(), c.P())
 			}
 		})
 	}

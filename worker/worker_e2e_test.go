@@ -142,11 +142,11 @@ func checkManifest(t *testing.T, ctx context.Context, store objstore.Store, ref 
 			}
 		}
 	}
-	// Logs: deploy, warm-up, 2 chunks, 3 evaluation runs (agent, HPA, and
-	// the HPA on its validation seed), report, drift, cleanup. Reports: JSON,
+	// Logs: deploy, warm-up, 2 chunks, 4 evaluation runs (agent, HPA, and
+	// both on their validation seed), report, drift, cleanup. Reports: JSON,
 	// Markdown, CSV, HTML, 4 plots (replicas and p95 on peak, cost vs SLO,
 	// training) and the drift report (JSON, Markdown).
-	want := map[string]int{activities.KindSpec: 1, activities.KindChunkMetrics: 2, activities.KindSeries: 3, activities.KindReport: 10, activities.KindLog: 10}
+	want := map[string]int{activities.KindSpec: 1, activities.KindChunkMetrics: 2, activities.KindSeries: 4, activities.KindReport: 10, activities.KindLog: 11}
 	for k, n := range want {
 		if kinds[k] != n {
 			t.Errorf("manifest lists %d %s artifacts, want %d (all: %v)", kinds[k], k, n, kinds)

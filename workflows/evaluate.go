@@ -21,30 +21,9 @@ func evalConcurrency(spec *api.ExperimentSpec) int {
 	return 1
 }
 
-// evalSeed derives an evaluation run's seed from the agent seed, the
-// scenario's index and the repetition, through SplitMix64 finalisers
-// (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
-// OOPSLA 2014). It does not depend on the controller: every controller sees
-// the same load for a given (scenario, repetition), so comparisons are
-// paired.
-func evalSeed(seed uint64, scenario, repetition int) uint64 {
-	return mix64(seed ^ mix64(uint64(scenario)<<32|uint64(uint32(repetition))+0x9e3779b97f4a7c15))
-}
-
-// validationSeedDomain separates the validation seeds from the test seeds
-// (an arbitrary odd constant: the bytes of "validate").
-const validationSeedDomain = 0x76616c6964617465
-
-func mix64(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
 // EvaluateWorkflow runs one EvaluateRun activity per controller x scenario
-// x repetition (the test runs), then one per HPA controller x scenario x
-// validation seed (the validation runs), at most evalConcurrency at a
+// x repetition (the test runs), then one per HPA or agent controller x
+// scenario x validation seed (the validation runs), at most evalConcurrency at a
 // time, and returns the runs in that order, each part in (controller,
 // scenario, repetition) order, the order of the spec's lists.
 // Agent controllers get their checkpoint from in.Checkpoints. The first
@@ -70,21 +49,28 @@ func EvaluateWorkflow(ctx workflow.Context, in api.EvaluateWorkflowInput) (api.E
 					Controller:   c,
 					Scenario:     scenario,
 					Repetition:   rep,
-					Seed:         evalSeed(s.Agent.Seed, si, rep),
+					Seed:         api.TestSeed(s.Agent.Seed, si, rep),
 					Checkpoint:   ckpt,
 				})
 			}
 		}
 	}
 
-	// Validation runs: every HPA configuration on separate seeds, from
-	// which the report picks the best HPA, so that the choice is never
-	// made on the test runs it is compared on. Histories recorded before
-	// validation runs existed replay without them.
-	if workflow.GetVersion(ctx, "validation-runs", workflow.DefaultVersion, 1) == 1 {
+	// Validation runs: every HPA configuration (and, since version 2 of
+	// these runs, every agent) on separate seeds, from which the report
+	// picks the best HPA and the best agent per scenario, so that neither
+	// choice is made on the test runs it is compared on. Histories
+	// recorded before validation runs existed replay without them, and
+	// those recorded before agents had them replay with the HPAs' only.
+	if ver := workflow.GetVersion(ctx, "validation-runs", workflow.DefaultVersion, 2); ver >= 1 {
 		for _, c := range s.Evaluation.Controllers {
-			if c.Type != api.ControllerHPA {
+			if c.Type != api.ControllerHPA && (c.Type != api.ControllerAgent || ver < 2) {
 				continue
+			}
+			var ckpt *api.CheckpointRef
+			if c.Type == api.ControllerAgent {
+				ref := in.Checkpoints[c.Name]
+				ckpt = &ref
 			}
 			for si, scenario := range s.Load.EvaluationScenarios {
 				for v := 0; v < s.Evaluation.ValidationSeeds; v++ {
@@ -95,7 +81,8 @@ func EvaluateWorkflow(ctx workflow.Context, in api.EvaluateWorkflowInput) (api.E
 						Scenario:     scenario,
 						Repetition:   v,
 						Split:        api.SplitValidation,
-						Seed:         evalSeed(s.Agent.Seed^validationSeedDomain, si, v),
+						Seed:         api.ValidationSeed(s.Agent.Seed, si, v),
+						Checkpoint:   ckpt,
 					})
 				}
 			}

@@ -229,7 +229,7 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 			var res api.ExperimentResult
 			require.NoError(t, env.GetWorkflowResult(&res))
 			require.Equal(t, api.SpecHash(&spec), res.SpecHash)
-			require.Equal(t, "5 runs", res.Report.Summary) // 2 test runs, 3 validation runs of the HPA
+			require.Equal(t, "8 runs", res.Report.Summary) // 2 test runs, 3 validation runs of the HPA and 3 of the agent
 			require.NotEmpty(t, res.ExperimentID)
 			require.Equal(t, tc.want, f.stages())
 			require.Equal(t, 5, f.count(api.TrainChunkActivityName))
@@ -241,7 +241,7 @@ func TestExperimentRunsStagesInOrder(t *testing.T) {
 			require.Equal(t, api.OutcomeCompleted, m.Outcome)
 			require.Len(t, m.Training, 1)
 			require.Len(t, m.Training[0].History, 5)
-			require.Len(t, m.Runs, 5)
+			require.Len(t, m.Runs, 8)
 			require.NotNil(t, m.Report)
 			require.Equal(t, "experiments/x/manifest.json", res.Manifest.Key)
 			require.NotNil(t, res.Drift)
@@ -440,7 +440,7 @@ func TestProgressCountsStagesRunAndServedFromTheStore(t *testing.T) {
 		case api.TrainChunkActivityName:
 			return n < 3 // the first 3 of 5 chunks
 		case api.EvaluateRunActivityName:
-			return n%2 == 0 // runs 0, 2, 4 of 5
+			return n%2 == 0 // runs 0, 2, 4, 6 of 8
 		}
 		return false
 	}}
@@ -456,10 +456,10 @@ func TestProgressCountsStagesRunAndServedFromTheStore(t *testing.T) {
 		Deploy:      api.StageRuns{Cached: 1},
 		WarmUp:      api.StageRuns{Ran: 1},
 		TrainChunk:  api.StageRuns{Ran: 2, Cached: 3},
-		EvaluateRun: api.StageRuns{Ran: 2, Cached: 3},
+		EvaluateRun: api.StageRuns{Ran: 4, Cached: 4},
 		Report:      api.StageRuns{Cached: 1},
 	}, p.Runs)
-	require.Equal(t, api.StageRuns{Ran: 5, Cached: 8}, p.Runs.Total())
+	require.Equal(t, api.StageRuns{Ran: 7, Cached: 9}, p.Runs.Total())
 
 	require.Len(t, f.reports, 1)
 	require.Len(t, f.drifts, 1)
@@ -471,7 +471,7 @@ func TestProgressCountsStagesRunAndServedFromTheStore(t *testing.T) {
 		}
 	}
 	for _, runs := range [][]api.EvaluateRunResult{f.reports[0].Runs, f.manifests[0].Runs} {
-		require.Len(t, runs, 5)
+		require.Len(t, runs, 8)
 		for _, r := range runs {
 			require.False(t, r.Cached, "a run result passed on still says it was cached")
 		}
@@ -522,16 +522,19 @@ func TestEvaluateRunsFullMatrixWithPairedSeeds(t *testing.T) {
 	var res api.EvaluateWorkflowResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 	// 3 controllers x 2 scenarios x 2 repetitions of test runs, then the
-	// HPA on 2 scenarios x 3 validation seeds.
-	require.Len(t, f.evalIns, 12+6)
-	require.Len(t, res.Runs, 12+6)
+	// agent and the HPA on 2 scenarios x 3 validation seeds each.
+	require.Len(t, f.evalIns, 12+12)
+	require.Len(t, res.Runs, 12+12)
 
 	seeds := map[[2]any]uint64{}
 	distinct := map[uint64]bool{}
 	validationSeeds := map[uint64]bool{}
 	for _, in := range f.evalIns {
 		if in.Split == api.SplitValidation {
-			require.Equal(t, "hpa-cpu-50", in.Controller.Name, "only HPA configurations get validation runs")
+			require.NotEqual(t, "static-2", in.Controller.Name, "only HPA configurations and agents get validation runs")
+			if in.Controller.Name == "agent" {
+				require.Equal(t, &ckpt, in.Checkpoint)
+			}
 			validationSeeds[in.Seed] = true
 			continue
 		}
@@ -563,11 +566,13 @@ func TestEvaluateRunsFullMatrixWithPairedSeeds(t *testing.T) {
 			}
 		}
 	}
-	for _, sc := range spec.Spec.Load.EvaluationScenarios {
-		for v := 0; v < 3; v++ {
-			r := res.Runs[i]
-			require.Equal(t, [4]any{"hpa-cpu-50", sc, v, api.SplitValidation}, [4]any{r.Controller, r.Scenario, r.Repetition, r.Split})
-			i++
+	for _, name := range []string{"agent", "hpa-cpu-50"} {
+		for _, sc := range spec.Spec.Load.EvaluationScenarios {
+			for v := 0; v < 3; v++ {
+				r := res.Runs[i]
+				require.Equal(t, [4]any{name, sc, v, api.SplitValidation}, [4]any{r.Controller, r.Scenario, r.Repetition, r.Split})
+				i++
+			}
 		}
 	}
 }

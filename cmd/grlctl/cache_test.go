@@ -40,10 +40,10 @@ func TestRerunIsServedFromTheStageCache(t *testing.T) {
 	spec := stagedSpec(t, s.cfg.Bucket, "cache", api.StageRunnerSubprocess)
 	spec.Metadata.Name = "cached"
 	// 2 chunks; 3 controllers x 2 scenarios x 2 repetitions test runs and
-	// 1 HPA x 2 scenarios x 1 validation seed.
+	// the HPA and the agent x 2 scenarios x 1 validation seed.
 	all := api.StageRunCounts{
 		Deploy: api.StageRuns{Ran: 1}, WarmUp: api.StageRuns{Ran: 1}, TrainChunk: api.StageRuns{Ran: 2},
-		EvaluateRun: api.StageRuns{Ran: 14}, Report: api.StageRuns{Ran: 1},
+		EvaluateRun: api.StageRuns{Ran: 16}, Report: api.StageRuns{Ran: 1},
 	}
 
 	start := time.Now()
@@ -96,7 +96,7 @@ func TestRerunIsServedFromTheStageCache(t *testing.T) {
 	}
 	for activity, n := range map[string]int{
 		api.DeployAppActivityName: 1, api.WarmUpActivityName: 1, api.TrainChunkActivityName: 2,
-		api.EvaluateRunActivityName: 14, api.WriteReportActivityName: 1,
+		api.EvaluateRunActivityName: 16, api.WriteReportActivityName: 1,
 	} {
 		if skipped[activity] != n {
 			t.Errorf("%d logs of %s say the stage was skipped, want %d (all: %v)", skipped[activity], activity, n, skipped)

@@ -191,8 +191,9 @@ func TestKilledSubprocessStageIsRetried(t *testing.T) {
 	s := startStageStack(t)
 	spec := stagedSpec(t, s.cfg.Bucket, "killed", api.StageRunnerSubprocess)
 	spec.Metadata.Name = "killed"
-	spec.Spec.Agent.TotalSteps, spec.Spec.Agent.ChunkSteps = 10000, 5000
+	spec.Spec.Agent.TotalSteps, spec.Spec.Agent.ChunkSteps = 20000, 10000
 	spec.Spec.Agent.Hyperparameters.NSteps = 500
+	spec.Spec.Agent.Validation.Every = 0
 	spec.Spec.Load.EvaluationScenarios = []string{"peak"}
 	spec.Spec.Evaluation.Repetitions = 1
 

@@ -89,6 +89,9 @@ type serviceState struct {
 	maxReplicas int32
 	synced      bool
 	lastSync    time.Duration
+	// targetScale multiplies every metric's target at the next sync (1 when
+	// unset): the hpa-residual action space sets it per service.
+	targetScale float64
 
 	recommendations []timestampedRecommendation
 	scaleUpEvents   []timestampedScaleEvent
@@ -263,9 +266,22 @@ func (c *Controller) Status(service string) (Status, bool) {
 // work queue re-adds every HPA with the resync period); between syncs it
 // leaves the service unchanged (-1).
 func (c *Controller) Decide(view *envs.ClusterView, desired []int) {
+	c.DecideScaled(view, nil, desired)
+}
+
+// DecideScaled is Decide with each service's utilisation targets
+// multiplied by scales[i] (nil: unscaled), as if the HPA object's targets
+// had been edited before the sync. Everything else, recommendations and
+// their stabilisation window included, is the controller's as usual, so
+// the HPA remembers the replicas it recommended under earlier targets.
+func (c *Controller) DecideScaled(view *envs.ClusterView, scales []float64, desired []int) {
 	c.alignStates(view.Services)
 	for i := range view.Services {
 		st := c.order[i]
+		st.targetScale = 1
+		if scales != nil {
+			st.targetScale = scales[i]
+		}
 		if st.synced && view.Now-st.lastSync < c.syncPeriod {
 			desired[i] = -1
 			continue
@@ -400,6 +416,9 @@ func (c *Controller) forgetUtilization(st *serviceState) {
 func (c *Controller) computeReplicasForMetrics(st *serviceState, svc *envs.ServiceView, specReplicas int32, now time.Duration) (replicas int32, failReason string) {
 	invalidMetricsCount := 0
 	for i, m := range c.metrics {
+		if st.targetScale > 0 && st.targetScale != 1 {
+			m.target = max(1, int32(math.Round(float64(m.target)*st.targetScale)))
+		}
 		proposal, utilization, fail := c.calc.resourceReplicas(svc, specReplicas, m, c.tolerances, now)
 		if fail != metricOK {
 			st.status.CurrentUtilization[i] = -1

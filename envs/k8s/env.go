@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/grlscaler/grlscaler/envs"
+	"github.com/grlscaler/grlscaler/envs/hpa"
 )
 
 // EnvOptions configure the environment over a real cluster.
@@ -29,6 +30,11 @@ type EnvOptions struct {
 	// Sleep waits the step period; nil means a timer that honours ctx.
 	// Tests pass one that advances a fake cluster.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Action is the action space (default envs.ActionSeed), applied by the
+	// same actuator as the twin's.
+	Action envs.ActionSpace
+	// BaseHPA is the hpa-residual space's HPA; ignored by the others.
+	BaseHPA hpa.Config
 }
 
 // Env is a real cluster as an RL environment: Reset scales every service
@@ -48,6 +54,11 @@ type Env struct {
 	last       *Observation
 	obs        envs.Observation
 	desired    []int
+	act        envs.Actuator
+	view       envs.ClusterView
+	want, reps []int
+	mask       []bool
+	parts      []float64
 }
 
 // NewEnv checks the options and returns the environment; ResetContext must
@@ -84,15 +95,24 @@ func NewEnv(o EnvOptions) (*Env, error) {
 	if o.Sleep == nil {
 		o.Sleep = sleep
 	}
+	if o.Action == "" {
+		o.Action = envs.ActionSeed
+	}
 	n := len(a.Services)
-	e := &Env{c: o.Cluster, o: o, minR: make([]int, n), maxR: make([]int, n), desired: make([]int, n)}
+	e := &Env{c: o.Cluster, o: o, minR: make([]int, n), maxR: make([]int, n), desired: make([]int, n),
+		want: make([]int, n), reps: make([]int, n), mask: make([]bool, n*o.Action.Moves()), parts: make([]float64, n)}
 	for i, s := range a.Services {
 		e.minR[i], e.maxR[i] = s.MinReplicas, s.MaxReplicas
 	}
+	act, err := hpa.NewActuator(o.Action, o.BaseHPA, e.minR, e.maxR)
+	if err != nil {
+		return nil, fmt.Errorf("k8s env: %w", err)
+	}
+	e.act = act
 	e.spec = envs.Spec{
 		App: a.Name, Services: a.ServiceNames(),
 		FlatSize: n * envs.FlatPerService, NodeFeatures: len(envs.NodeFeatureNames),
-		Moves: envs.NumMoves, MinReplicas: e.minR, MaxReplicas: e.maxR,
+		Action: o.Action, Moves: o.Action.Moves(), MinReplicas: e.minR, MaxReplicas: e.maxR,
 		EpisodeSteps: o.EpisodeSteps, StepPeriod: o.StepPeriod,
 	}
 	return e, nil
@@ -149,6 +169,7 @@ func (e *Env) ResetContext(ctx context.Context, _ uint64) (envs.Observation, err
 		return envs.Observation{}, fmt.Errorf("k8s env reset: %w", err)
 	}
 	e.step = 0
+	e.act.Reset()
 	if err := e.observe(ctx); err != nil {
 		return envs.Observation{}, fmt.Errorf("k8s env reset: %w", err)
 	}
@@ -163,15 +184,16 @@ func (e *Env) StepContext(ctx context.Context, act envs.Action) (envs.StepResult
 	if e.last == nil {
 		return envs.StepResult{}, errors.New("k8s env: step before reset")
 	}
-	if err := act.Validate(len(e.minR)); err != nil {
+	e.last.View(&e.view)
+	boundHit, err := e.act.Apply(&e.view, act, e.want)
+	if err != nil {
 		return envs.StepResult{}, fmt.Errorf("k8s env: %w", err)
 	}
-	boundHit := false
-	if d := act.Delta(); d != 0 {
-		r := e.last.Services[act.Deployment].Replicas + d
-		if r < e.minR[act.Deployment] || r > e.maxR[act.Deployment] {
-			boundHit = true
-		} else if err := e.c.Scale(ctx, e.spec.Services[act.Deployment], r); err != nil {
+	for i, r := range e.want {
+		if r < 0 || r == e.last.Services[i].Replicas {
+			continue
+		}
+		if err := e.c.Scale(ctx, e.spec.Services[i], r); err != nil {
 			return envs.StepResult{}, fmt.Errorf("k8s env step: %w", err)
 		}
 	}
@@ -198,13 +220,19 @@ func (e *Env) StepContext(ctx context.Context, act envs.Action) (envs.StepResult
 	for i, s := range o.Services {
 		info.Replicas[i], info.Ready[i], info.CPUMilli[i], info.MemMiB[i] = s.Replicas, s.Ready, s.CPUMilli, s.MemMiB
 	}
-	reward := e.o.Reward.Reward(envs.RewardInput{
+	in := envs.RewardInput{
 		Replicas: info.Replicas, Desired: e.desired,
 		MinReplicas: e.minR, MaxReplicas: e.maxR,
 		LatencyMeanMs: o.LatencyMeanMs, LatencyP95Ms: o.LatencyP95Ms,
 		ErrorRate: o.ErrorRate, BoundHit: boundHit,
-	})
-	return envs.StepResult{Obs: e.obs, Reward: reward, Done: e.step >= e.o.EpisodeSteps, Info: info}, nil
+	}
+	reward := e.o.Reward.Reward(in)
+	var parts []float64
+	if e.o.Reward.ServiceRewards(in, e.parts) {
+		parts = e.parts
+	}
+	done := e.step >= e.o.EpisodeSteps
+	return envs.StepResult{Obs: e.obs, Reward: reward, Done: done, Truncated: done, ServiceRewards: parts, Info: info}, nil
 }
 
 func (e *Env) observe(ctx context.Context) error {
@@ -214,6 +242,10 @@ func (e *Env) observe(ctx context.Context) error {
 	}
 	e.last = o
 	o.Build(&e.obs, e.desired, e.minR, e.maxR)
+	for i := range o.Services {
+		e.reps[i] = o.Services[i].Replicas
+	}
+	e.o.Action.MaskObservation(&e.obs, e.mask, e.reps, e.minR, e.maxR)
 	return nil
 }
 

@@ -295,6 +295,7 @@ func (o *Observation) Build(out *envs.Observation, desired, minR, maxR []int) {
 			RPS: s.RPS, LatencyP95Ms: s.LatencyP95Ms, ErrorRate: errRate,
 			CPURequestMilli: s.CPURequestMilli, MemRequestMiB: s.MemRequestMiB,
 			MinReplicas: minR[i], MaxReplicas: maxR[i],
+			AppLatencyP95Ms: o.LatencyP95Ms,
 		}
 		desired[i] = envs.FillService(out, i, &sample)
 	}

@@ -215,6 +215,7 @@ func (e *Env) Spec() envs.Spec {
 		Services:     slices.Clone(e.services),
 		FlatSize:     e.n * envs.FlatPerService,
 		NodeFeatures: len(envs.NodeFeatureNames),
+		Action:       envs.ActionSeed,
 		Moves:        envs.NumMoves,
 		MinReplicas:  slices.Clone(e.minR),
 		MaxReplicas:  slices.Clone(e.maxR),
@@ -308,11 +309,13 @@ func (e *Env) Step(a envs.Action) (envs.StepResult, error) {
 		LatencyMeanMs: latency,
 		BoundHit:      boundHit,
 	}
+	done := e.step >= e.steps
 	return envs.StepResult{
-		Obs:    e.observe(),
-		Reward: reward,
-		Done:   e.step >= e.steps,
-		Info:   info,
+		Obs:       e.observe(),
+		Reward:    reward,
+		Done:      done,
+		Truncated: done,
+		Info:      info,
 	}, nil
 }
 
@@ -406,6 +409,7 @@ func (e *Env) latencyMs() float64 { return e.lat[0] }
 //     is no per-service p95)
 //   - error_rate = 0: not recorded
 //   - desired_gap_frac = (desired - pods) / max
+//   - e2e_latency from the row's mean latency (there is no p95)
 //
 // Edges are the app's static call graph with weight 1.
 func (e *Env) observe() envs.Observation {
@@ -430,6 +434,7 @@ func (e *Env) observe() envs.Observation {
 		x[5] = latencyNorm(e.lat[i])
 		x[6] = 0
 		x[7] = float64(e.desired[i]-e.pods[i]) / maxR
+		x[8] = envs.AppLatencyFeature(e.latencyMs())
 	}
 	return envs.Observation{Flat: e.flat, Nodes: e.nodes, Edges: e.edges}
 }

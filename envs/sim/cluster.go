@@ -168,6 +168,7 @@ type Cluster struct {
 	rng      *rand.Rand
 	now      time.Duration
 	pods     [][]time.Duration // creation time of each pod, oldest first
+	podNames [][]string        // podName's cache
 	backlog  []float64
 	feedback float64 // smoothed end-to-end latency (s) the users experience
 	hist     []Snapshot
@@ -241,6 +242,7 @@ func NewCluster(opts Options) (*Cluster, error) {
 		c.hist[i] = newSnapshot(n, len(c.types))
 	}
 	c.pods = make([][]time.Duration, n)
+	c.podNames = make([][]string, n)
 	return c, nil
 }
 
@@ -268,16 +270,24 @@ func (c *Cluster) Now() time.Duration { return c.now }
 // Reset puts the twin at scenario time start with the initial replicas all
 // ready and no load history, and reseeds its randomness.
 func (c *Cluster) Reset(seed uint64, start time.Duration) {
+	c.ResetReplicas(seed, start, nil)
+}
+
+// ResetReplicas is Reset with replicas[i] ready pods of service i instead
+// of the initial replicas (nil: the initial replicas).
+func (c *Cluster) ResetReplicas(seed uint64, start time.Duration, replicas []int) {
 	c.rng = rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	c.now = start
 	c.feedback = 0
 	c.staticMs = 0
 	for i := range c.pods {
 		r := c.app.Services[i].MinReplicas
-		switch len(c.opts.InitialReplicas) {
-		case 1:
+		switch {
+		case replicas != nil:
+			r = max(replicas[i], 0)
+		case len(c.opts.InitialReplicas) == 1:
 			r = c.opts.InitialReplicas[0]
-		case c.n:
+		case len(c.opts.InitialReplicas) == c.n:
 			r = c.opts.InitialReplicas[i]
 		}
 		c.pods[i] = c.pods[i][:0]
@@ -559,24 +569,44 @@ func (c *Cluster) EdgeMetrics(s *Snapshot, out []EdgeMetric) []EdgeMetric {
 	return out
 }
 
-// View fills v with what the HPA would see now: spec.replicas, requests,
-// and per-pod metrics from metrics-server, MetricsLag old. Pods created
-// after the sample have no metrics yet; pods not ready at the sample report
-// idle CPU (a starting container), ready pods share the service's usage.
-func (c *Cluster) View(v *envs.ClusterView) {
+// podName names pod k of service i, formatted once and kept: views are
+// built at every step.
+func (c *Cluster) podName(i, k int) string {
+	names := c.podNames[i]
+	for len(names) <= k {
+		names = append(names, fmt.Sprintf("%s-%d", c.app.Services[i].Name, len(names)))
+	}
+	c.podNames[i] = names
+	return names[k]
+}
+
+// ViewReplicas fills v with the services' names and spec.replicas only,
+// without pods: all a controller that does not read metrics needs.
+func (c *Cluster) ViewReplicas(v *envs.ClusterView) {
 	v.Now = c.now
 	if cap(v.Services) < c.n {
 		v.Services = make([]envs.ServiceView, c.n)
 	}
 	v.Services = v.Services[:c.n]
-	obs := c.Observed()
-	sample := obs.Time
 	for i, svc := range c.app.Services {
 		sv := &v.Services[i]
 		sv.Name = svc.Name
 		sv.Replicas = len(c.pods[i])
 		sv.CPURequestMilli, sv.MemRequestMiB = svc.CPURequestMilli, svc.MemRequestMiB
 		sv.Pods = sv.Pods[:0]
+	}
+}
+
+// View fills v with what the HPA would see now: spec.replicas, requests,
+// and per-pod metrics from metrics-server, MetricsLag old. Pods created
+// after the sample have no metrics yet; pods not ready at the sample report
+// idle CPU (a starting container), ready pods share the service's usage.
+func (c *Cluster) View(v *envs.ClusterView) {
+	c.ViewReplicas(v)
+	obs := c.Observed()
+	sample := obs.Time
+	for i := range c.app.Services {
+		sv := &v.Services[i]
 		readyAtSample := max(obs.Ready[i], 0)
 		notReady := float64(obs.Pods[i] - obs.Ready[i])
 		cpuShare, memShare := 0.0, 0.0
@@ -587,7 +617,7 @@ func (c *Cluster) View(v *envs.ClusterView) {
 		for k, created := range c.pods[i] {
 			readyTime := created + c.startup[i]
 			p := envs.PodMetrics{
-				Name:    fmt.Sprintf("%s-%d", svc.Name, k),
+				Name:    c.podName(i, k),
 				Created: created, Ready: readyTime,
 				IsReady: readyTime <= c.now,
 			}

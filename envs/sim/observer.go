@@ -10,15 +10,23 @@ import (
 // agent acting as a controller on a twin driven by Run.
 type Observer struct {
 	c          *Cluster
+	space      envs.ActionSpace
 	obs        envs.Observation
 	desired    []int
+	replicas   []int
 	minR, maxR []int
+	mask       []bool
 }
 
-// NewObserver returns an observer of c.
-func NewObserver(c *Cluster) *Observer {
+// NewObserver returns an observer of c for an agent acting in space
+// (which decides the observation's action mask).
+func NewObserver(c *Cluster, space envs.ActionSpace) *Observer {
 	n := c.n
-	o := &Observer{c: c, desired: make([]int, n), minR: make([]int, n), maxR: make([]int, n)}
+	if space == "" {
+		space = envs.ActionSeed
+	}
+	o := &Observer{c: c, space: space, desired: make([]int, n), replicas: make([]int, n), minR: make([]int, n), maxR: make([]int, n),
+		mask: make([]bool, n*space.Moves())}
 	for i, s := range c.app.Services {
 		o.minR[i], o.maxR[i] = s.MinReplicas, s.MaxReplicas
 	}
@@ -36,7 +44,7 @@ func (ob *Observer) Spec(episodeSteps int) envs.Spec {
 	return envs.Spec{
 		App: c.app.Name, Services: c.app.ServiceNames(),
 		FlatSize: c.n * envs.FlatPerService, NodeFeatures: len(envs.NodeFeatureNames),
-		Moves: envs.NumMoves, MinReplicas: ob.minR, MaxReplicas: ob.maxR,
+		Action: ob.space, Moves: ob.space.Moves(), MinReplicas: ob.minR, MaxReplicas: ob.maxR,
 		EpisodeSteps: episodeSteps, StepPeriod: c.opts.StepPeriod,
 	}
 }
@@ -57,9 +65,12 @@ func (ob *Observer) Observe() envs.Observation {
 			RPS: o.RPS[i], LatencyP95Ms: 3 * o.LatMeanMs[i], ErrorRate: o.DropRate[i],
 			CPURequestMilli: svc.CPURequestMilli, MemRequestMiB: svc.MemRequestMiB,
 			MinReplicas: ob.minR[i], MaxReplicas: ob.maxR[i],
+			AppLatencyP95Ms: o.P95Ms,
 		}
 		ob.desired[i] = envs.FillService(&ob.obs, i, &s)
+		ob.replicas[i] = s.Replicas
 	}
+	ob.space.MaskObservation(&ob.obs, ob.mask, ob.replicas, ob.minR, ob.maxR)
 	// Edge weights need only the rates, not the latency fits of EdgeMetrics.
 	peak := 0.0
 	for _, calls := range c.edgeCallsPerTask {

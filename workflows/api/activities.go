@@ -72,6 +72,12 @@ type TrainChunkResult struct {
 	PolicyLoss        float64       `json:"policyLoss"`
 	ValueLoss         float64       `json:"valueLoss"`
 	Entropy           float64       `json:"entropy"`
+	// ValidationScore is the last greedy validation's mean total reward in
+	// the chunk, BestScore and BestStep the best validation so far and the
+	// step of its policy (omitted without validation).
+	ValidationScore float64 `json:"validationScore,omitempty"`
+	BestScore       float64 `json:"bestScore,omitempty"`
+	BestStep        int64   `json:"bestStep,omitempty"`
 	StageCache
 }
 

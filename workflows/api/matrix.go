@@ -119,6 +119,7 @@ func ExpandMatrix(spec *ExperimentSpec) ([]SweepMember, error) {
 				name += "-" + c.Value
 			case "trainingScenario":
 				s.Spec.Load.TrainingScenario = c.Value
+				s.Spec.Load.TrainingScenarios = []WeightedScenario{{Name: c.Value, Weight: 1}}
 				name += "-" + c.Value
 			}
 		}

@@ -228,13 +228,55 @@ type Agent struct {
 	// a multiple of Hyperparameters.NSteps, at most TotalSteps. Default:
 	// whole rollouts making about 10 chunks.
 	ChunkSteps int `json:"chunkSteps"`
-	// EpisodeSteps is the episode length; default 25 (gym-hpa's MAX_STEPS).
+	// EpisodeSteps is the episode length; default the evaluation run's
+	// (load.duration / cluster.stepPeriod), so that training episodes are
+	// as long as the runs the agent is scored on (gym-hpa used 25).
 	EpisodeSteps int `json:"episodeSteps"`
 	// Seed seeds training and evaluation; default 42.
 	Seed uint64 `json:"seed"`
+	// Action is the action space (envs.ActionSpace): seed (the seed's
+	// [deployment, move]), factored (every service moves every step;
+	// the default) or hpa-residual (every service sets its HPA's target).
+	Action string `json:"action"`
+	// BaseHPA is the hpa-residual space's HPA, a preset such as cpu-50
+	// (the default); hpa-residual only.
+	BaseHPA string `json:"baseHPA,omitempty"`
+	// Credit is how the reward is credited to a factored action's
+	// per-service choices: per-service (the default in the factored
+	// spaces; each service is credited with its own replicas' cost and
+	// the shared SLO terms, the slo goal only) or shared (the whole reward
+	// to every choice; the only one in the seed space).
+	Credit string `json:"credit,omitempty"`
+	// CostWeight weighs the replicas against SLO violations in the slo
+	// goal (envs.RewardConfig.CostWeight); default 1.
+	CostWeight float64 `json:"costWeight"`
+	// RandomStarts is the fraction of training episodes, in [0, 1], that
+	// start at a random point of their scenario with random replicas per
+	// service; the others start as evaluation runs do (time zero, minimum
+	// replicas). Default 0.5.
+	RandomStarts float64 `json:"randomStarts"`
+	// Validation evaluates the policy greedily during training and keeps
+	// the best one for the evaluation.
+	Validation AgentValidation `json:"validation"`
 	// Hyperparameters default to the algorithm's (model.DefaultHyperparameters
 	// or model.DefaultA2CHyperparameters); fields given override them.
 	Hyperparameters Hyperparameters `json:"hyperparameters"`
+}
+
+// AgentValidation is the periodic greedy evaluation during training that
+// keeps the best policy, as Stable-Baselines3's EvalCallback does: runs
+// exactly like the evaluation's, on every evaluation scenario, with the
+// validation seeds (the HPA's choice uses the same seeds, never the test
+// seeds), scored by their mean total reward.
+type AgentValidation struct {
+	// Every is the number of training steps between evaluations, a
+	// multiple of hyperparameters.nSteps; 0 turns it off and the final
+	// policy is evaluated. Default: a twentieth of totalSteps in whole
+	// rollouts (sim mode), 0 in k8s mode.
+	Every int `json:"every"`
+	// Seeds is the number of validation seeds per scenario; default
+	// evaluation.validationSeeds.
+	Seeds int `json:"seeds"`
 }
 
 // Hyperparameters mirror model.Hyperparameters without the algorithm and
@@ -255,6 +297,10 @@ type Hyperparameters struct {
 	AdamEpsilon        float64 `json:"adamEpsilon"`
 	NormalizeAdvantage bool    `json:"normalizeAdvantage"`
 	LinearSchedule     bool    `json:"linearSchedule"`
+	// NormalizeObservations and NormalizeRewards are VecNormalize's
+	// normalisation (model.Hyperparameters); default on.
+	NormalizeObservations bool `json:"normalizeObservations"`
+	NormalizeRewards      bool `json:"normalizeRewards"`
 }
 
 // Runner selects what generates load.
@@ -270,8 +316,13 @@ const (
 
 // Load is the load during training and evaluation.
 type Load struct {
-	// TrainingScenario is the load while training; default peak.
+	// TrainingScenario is the one-scenario shorthand of TrainingScenarios.
 	TrainingScenario string `json:"trainingScenario"`
+	// TrainingScenarios is the weighted mix of scenarios that training
+	// episodes draw from (on a cluster, each training chunk runs one, in
+	// proportion to the weights); default: the evaluation scenarios,
+	// equally weighted.
+	TrainingScenarios []WeightedScenario `json:"trainingScenarios,omitempty"`
 	// EvaluationScenarios are the scenarios every controller is evaluated
 	// on, without repeats; default offpeak, peak, rushsale, fluctuating.
 	EvaluationScenarios []string `json:"evaluationScenarios"`
@@ -283,6 +334,27 @@ type Load struct {
 	Runner Runner `json:"runner"`
 	// Locust says where Locust runs (locust runner only).
 	Locust *Locust `json:"locust,omitempty"`
+}
+
+// WeightedScenario is one scenario of a training mix.
+type WeightedScenario struct {
+	// Name is a scenario of the app.
+	Name string `json:"name"`
+	// Weight is the scenario's share of the episodes relative to the
+	// others'; positive, default 1.
+	Weight float64 `json:"weight"`
+}
+
+// TrainingMix returns the training scenarios: TrainingScenarios, or
+// TrainingScenario alone (specs recorded before mixes existed).
+func (l Load) TrainingMix() []WeightedScenario {
+	if len(l.TrainingScenarios) > 0 {
+		return l.TrainingScenarios
+	}
+	if l.TrainingScenario != "" {
+		return []WeightedScenario{{Name: l.TrainingScenario, Weight: 1}}
+	}
+	return nil
 }
 
 // Where Locust runs.
@@ -330,6 +402,10 @@ type Controller struct {
 	// settings. Head defaults to joint for an mlp baseline.
 	Policy string `json:"policy,omitempty"`
 	Head   string `json:"head,omitempty"`
+	// Action (agent only) defaults to the agent's action space: another
+	// space trains a second agent with the same settings in it. Its
+	// credit is the agent's when the space allows it, else shared.
+	Action string `json:"action,omitempty"`
 	// HPA is a preset name such as cpu-50 or cpu-60-mem-80 (hpa only).
 	HPA string `json:"hpa,omitempty"`
 	// MinReplicas and MaxReplicas bound the HPA (hpa only); default 1 and 8.
