@@ -48,7 +48,7 @@ K8S_ENV := K8S_DIR=$(K8S_DIR) ETCD=$(ETCD) KUBE_APISERVER=$(KUBE_APISERVER) \
 	KUBE_CONTROLLER_MANAGER=$(KUBE_CONTROLLER_MANAGER) KUBE_SCHEDULER=$(KUBE_SCHEDULER) \
 	KUBECTL=$(KUBECTL) KWOK=$(KWOK) KWOK_STAGES=$(KWOK_STAGES) METRICS_SERVER=$(METRICS_SERVER)
 
-.PHONY: all build test test-short bench bench-pipeline run sim lint fmt vet staticcheck check-deps tools debian-deps k8s-tools cluster-up cluster-down e2e clean
+.PHONY: all build test test-short bench bench-pipeline bench-quality run sim lint fmt vet staticcheck check-deps tools debian-deps k8s-tools cluster-up cluster-down e2e clean
 
 all: build
 
@@ -86,6 +86,12 @@ bench:
 # and load) against in-process training, on the real local stack.
 bench-pipeline: tools
 	GRL_VERSITYGW=$(VERSITYGW) GRL_TEMPORAL=$(TEMPORAL) $(GO) test -run '^$$' -bench ChunkOverhead -benchtime 3x -count=1 -timeout 20m ./worker
+
+# Learning quality: do the trained agents beat the best HPA? Runs
+# examples/beat-hpa.yaml and examples/beat-hpa-redis.yaml through the local
+# stack and prints their verdicts and wall times (about 20 minutes).
+bench-quality: build tools
+	bash scripts/bench-quality.sh
 
 # The main job: the local stack (Temporal dev server with its web UI, an S3
 # server, a worker) runs the quickstart experiment on the simulated cluster.

@@ -17,7 +17,7 @@ import (
 	"github.com/grlscaler/grlscaler/workflows/api"
 )
 
-var examples = []string{"../examples/quickstart.yaml", "../examples/seed-full.yaml", "../examples/k8s-local.yaml"}
+var examples = []string{"../examples/quickstart.yaml", "../examples/seed-full.yaml", "../examples/k8s-local.yaml", "../examples/beat-hpa.yaml", "../examples/beat-hpa-redis.yaml"}
 
 // base is a small valid document the malformed cases edit.
 const base = `apiVersion: grlscaler.io/v1alpha1
@@ -520,7 +520,69 @@ func malformed(t testing.TB) []struct {
 	add("several problems sorted by line", d,
 		wantErr{loc(t, d, "totalSteps"), "spec.agent.totalSteps", "want an integer"},
 		wantErr{loc(t, d, "bogus"), "bogus", "unknown field"})
+	d = edit(t, "policy: gcn\n", "policy: gcn\n    action: continuous\n")
+	add("unknown action space", d, wantErr{loc(t, d, "action: continuous"), "spec.agent.action", "seed, factored, hpa-residual"})
+
+	d = edit(t, "policy: gcn\n", "policy: gcn\n    action: seed\n    credit: per-service\n")
+	add("per-service credit in the seed space", d, wantErr{loc(t, d, "credit:"), "spec.agent.credit", "needs a factored action space"})
+
+	d = edit(t, "policy: gcn\n", "policy: gcn\n    baseHPA: cpu-50\n")
+	add("a base HPA without hpa-residual", d, wantErr{loc(t, d, "baseHPA:"), "spec.agent.baseHPA", "only used with action hpa-residual"})
+
+	d = edit(t, "policy: gcn\n", "policy: gcn\n    action: hpa-residual\n    baseHPA: cpu-fifty\n")
+	add("a base HPA that is no preset", d, wantErr{loc(t, d, "baseHPA:"), "spec.agent.baseHPA", "cpu-fifty"})
+
+	d = edit(t, "policy: gcn\n", "policy: gcn\n    randomStarts: 1.5\n    costWeight: -1\n")
+	add("random starts and cost weight out of range", d,
+		wantErr{loc(t, d, "randomStarts:"), "spec.agent.randomStarts", "must be in [0, 1]"},
+		wantErr{loc(t, d, "costWeight:"), "spec.agent.costWeight", "must be in [0, 100]"})
+
+	d = edit(t, "chunkSteps: 500\n", "chunkSteps: 500\n    validation: {every: 300}\n")
+	add("validation between rollouts only", d, wantErr{loc(t, d, "every:"), "spec.agent.validation.every", "not a multiple of hyperparameters.nSteps (250)"})
+
+	d = edit(t, "    trainingScenario: peak\n", "    trainingScenarios: [{name: peak, weight: 2}, {name: blackfriday}, {name: peak, weight: 1}, {name: offpeak, weight: 0}]\n")
+	add("a training mix with an unknown scenario, a repeat and a zero weight", d,
+		wantErr{loc(t, d, "name: blackfriday"), "spec.load.trainingScenarios[1].name", "unknown scenario"},
+		wantErr{loc(t, d, "name: peak, weight: 1}"), "spec.load.trainingScenarios[2].name", "listed twice"},
+		wantErr{loc(t, d, "weight: 0}"), "spec.load.trainingScenarios[3].weight", "must be in (0,"})
+
+	d = edit(t, "    trainingScenario: peak\n", "    trainingScenario: peak\n    trainingScenarios: [{name: rushsale}]\n")
+	add("both the shorthand and the mix", d, wantErr{loc(t, d, "trainingScenario: peak"), "spec.load.trainingScenario", "shorthand"})
+
+	d = edit(t, "{name: hpa-cpu-50, type: hpa, hpa: cpu-50}", "{name: hpa-cpu-50, type: hpa, hpa: cpu-50, action: factored}")
+	add("an action for an HPA", d, wantErr{loc(t, d, "action: factored"), "spec.evaluation.controllers[1].action", "only for type agent"})
+
 	return cases
+}
+
+func TestTrainingMixAndAgentDefaults(t *testing.T) {
+	s, err := Parse("t.yaml", []byte(edit(t, "    trainingScenario: peak\n", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Spec.Load
+	if len(l.TrainingScenarios) != 2 || l.TrainingScenarios[0] != (api.WeightedScenario{Name: "peak", Weight: 1}) || l.TrainingScenarios[1].Name != "rushsale" || l.TrainingScenario != "" {
+		t.Errorf("without a training scenario the mix is the evaluation scenarios, equally weighted: %+v", l)
+	}
+	a := s.Spec.Agent
+	// 2000 steps of nSteps 250 make 8 rollouts: a validation after each.
+	if a.Action != "factored" || a.Credit != "per-service" || a.EpisodeSteps != 60 || a.Validation != (api.AgentValidation{Every: 250, Seeds: 3}) {
+		t.Errorf("agent defaults %+v", a)
+	}
+	s, err = Parse("t.yaml", []byte(edit(t, "policy: gcn\n", "policy: gcn\n    action: seed\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Spec.Agent.Credit != "shared" || s.Spec.Load.TrainingScenarios[0].Name != "peak" || len(s.Spec.Load.TrainingScenarios) != 1 {
+		t.Errorf("seed space: credit %q, mix %+v", s.Spec.Agent.Credit, s.Spec.Load.TrainingScenarios)
+	}
+	// Specs recorded before action spaces still validate (the seed's).
+	old := *s
+	old.Spec.Agent.Action, old.Spec.Agent.Credit = "", ""
+	old.Spec.Load.TrainingScenarios = nil
+	if err := Validate(&old); err != nil {
+		t.Errorf("a spec without the new fields: %v", err)
+	}
 }
 
 func TestMalformedDocumentsNameTheFieldAndPosition(t *testing.T) {

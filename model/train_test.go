@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/grlscaler/grlscaler/envs"
@@ -223,5 +224,125 @@ func TestResumeFromCheckpointIsExact(t *testing.T) {
 				t.Error("checkpoints differ")
 			}
 		})
+	}
+}
+
+// TestResumeIsExactWithNormalisationCreditAndValidation: the resume of
+// TestResumeFromCheckpointIsExact with everything a checkpoint now
+// carries: running observation and reward statistics, per-service
+// credit, masks, and an evaluator's best policy.
+func TestResumeIsExactWithNormalisationCreditAndValidation(t *testing.T) {
+	for _, k := range []struct {
+		policy PolicyKind
+		head   HeadKind
+		action envs.ActionSpace
+	}{{GCN, PerNodeHead, envs.ActionFactored}, {MLP, JointHead, envs.ActionHPAResidual}} {
+		t.Run(kindName(k.policy, k.head, k.action), func(t *testing.T) {
+			ctx := context.Background()
+			h := smallHyper()
+			newTrainer := func() *Trainer {
+				tr, err := NewTrainer(twinEnvIn(t, "onlineboutique", "rushsale", envs.GoalSLO, k.action),
+					Options{Policy: k.policy, Head: k.head, Hyper: h, Seed: 9, ServiceValues: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tr
+			}
+			// A deterministic score that varies with the weights: the
+			// greedy policy's value of a fixed observation.
+			obs, err := twinEnvIn(t, "onlineboutique", "peak", envs.GoalSLO, k.action).Reset(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obs = obs.Clone()
+			eval := func(p *Policy) (float64, error) {
+				_, v, err := p.Act(obs, true, nil)
+				return v, err
+			}
+			withEval := func(tr *Trainer) *Trainer {
+				if err := tr.SetEvaluator(h.NSteps, eval); err != nil {
+					t.Fatal(err)
+				}
+				return tr
+			}
+			straight := withEval(newTrainer())
+			if _, err := straight.Train(ctx, 4*h.NSteps, nil); err != nil {
+				t.Fatal(err)
+			}
+			first := withEval(newTrainer())
+			if _, err := first.Train(ctx, 2*h.NSteps, nil); err != nil {
+				t.Fatal(err)
+			}
+			var ckpt bytes.Buffer
+			if err := first.Save(&ckpt); err != nil {
+				t.Fatal(err)
+			}
+			resumed, err := Load(bytes.NewReader(ckpt.Bytes()), twinEnvIn(t, "onlineboutique", "rushsale", envs.GoalSLO, k.action))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := withEval(resumed).Train(ctx, 2*h.NSteps, nil); err != nil {
+				t.Fatal(err)
+			}
+			var a, b bytes.Buffer
+			if err := straight.Save(&a); err != nil {
+				t.Fatal(err)
+			}
+			if err := resumed.Save(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Fatal("checkpoints after 2+2 rollouts with a resume differ from 4 straight rollouts")
+			}
+			if straight.norm == nil || straight.rnorm == nil || straight.best == nil {
+				t.Fatal("normalisation and the best policy are on")
+			}
+			// The checkpoint's policy is the best one, with its statistics.
+			p, err := LoadPolicy(bytes.NewReader(a.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Best() || p.Step() != straight.best.Step {
+				t.Errorf("LoadPolicy gave the policy of step %d (best %v); the best is from step %d", p.Step(), p.Best(), straight.best.Step)
+			}
+			got, err := eval(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != straight.best.Score {
+				t.Errorf("the loaded policy scores %v, the best scored %v", got, straight.best.Score)
+			}
+		})
+	}
+}
+
+func TestRunningStatisticsMatchTheTwoPassMeanAndVariance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := make([]float64, 3*200)
+	for i := range xs {
+		xs[i] = 5 + 3*rng.NormFloat64() + float64(i%3)
+	}
+	r := newRunningStat(3)
+	for k := 0; k < 200; k += 10 {
+		r.update(xs[3*k:3*(k+10)], 10)
+	}
+	for j := range 3 {
+		var mean, ss float64
+		for i := j; i < len(xs); i += 3 {
+			mean += xs[i]
+		}
+		mean /= 200
+		for i := j; i < len(xs); i += 3 {
+			ss += (xs[i] - mean) * (xs[i] - mean)
+		}
+		// The 1e-4 prior count (SB3's epsilon) shifts them by about 1e-6.
+		if math.Abs(r.Mean[j]-mean) > 1e-5 || math.Abs(r.Var[j]-ss/200) > 1e-4 {
+			t.Errorf("column %d: mean %v var %v, want %v %v", j, r.Mean[j], r.Var[j], mean, ss/200)
+		}
+	}
+	x := []float64{r.Mean[0] + 100*math.Sqrt(r.Var[0]), r.Mean[1], r.Mean[2] - math.Sqrt(r.Var[2])}
+	r.apply(x)
+	if x[0] != normClip || x[1] != 0 || math.Abs(x[2]+1) > 1e-6 {
+		t.Errorf("normalised %v, want [10 0 -1]", x)
 	}
 }

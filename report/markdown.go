@@ -49,6 +49,7 @@ func ControllerTable(r *Report) string {
 func Markdown(r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Experiment %s (%s)\n\n%s\n\n", r.Name, r.ExperimentID, r.Summary)
+	b.WriteString(VerdictTable(r))
 	fmt.Fprintf(&b, "App %s, SLO p95 <= %.0f ms, spec hash %s. Means with 95 %% confidence intervals (Student's t) over the valid test runs; validation runs only choose the best HPA and the best agent per scenario.\n\n", r.App, r.SLOMs, r.SpecHash)
 	b.WriteString("## Controllers (all scenarios)\n\n" + ControllerTable(r))
 	for _, c := range r.Controllers {
@@ -142,4 +143,25 @@ func writeBest(b *strings.Builder, title string, best []BestHPA) {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s |\n", h.Scenario, name, strings.Join(cands, "; "))
 	}
+}
+
+// VerdictTable renders the verdicts against the best HPA: per scenario
+// the best agent's and the best HPA's test means (both chosen on the
+// validation seeds) and whether the agent beats it; empty without them.
+func VerdictTable(r *Report) string {
+	var b strings.Builder
+	for _, v := range r.Verdicts {
+		if !v.BestHPA {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("## Verdict: the best agent vs the best HPA\n\n| scenario | best agent | slo_violation_rate | cost_replica_seconds | best HPA | slo_violation_rate | cost_replica_seconds | cost change | beats |\n|---|---|---|---|---|---|---|---|---|\n")
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.3f | %.0f | %s | %.3f | %.0f | %+.1f %% | %s |\n", v.Scenario, v.Agent, v.AgentSLOViolation, v.AgentCost,
+			v.Baseline, v.BaselineSLOViolation, v.BaselineCost, 100*v.CostChange, map[bool]string{true: "yes", false: "no"}[v.Beats])
+	}
+	if b.Len() > 0 {
+		fmt.Fprintf(&b, "\nBeats the best HPA on %d of %d scenarios; mean cost change %+.1f %%.\n\n", r.Outcome.Beaten, r.Outcome.Scenarios, 100*r.Outcome.MeanCostChange)
+	}
+	return b.String()
 }

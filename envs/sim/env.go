@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -85,7 +86,7 @@ func NewEnv(opts EnvOptions) (*Env, error) {
 	e := &Env{opts: opts}
 	var total float64
 	for i, ws := range mix {
-		if ws.Weight <= 0 {
+		if !(ws.Weight > 0) || math.IsInf(ws.Weight, 1) {
 			return nil, fmt.Errorf("sim env: scenario %d (%s) weight %g must be positive", i, ws.Scenario.Name, ws.Weight)
 		}
 		o := opts.Options
