@@ -45,14 +45,23 @@
 //	    slo                                     default 500ms; in [1ms, 1m]
 //	    totalSteps                              (required) multiple of hyperparameters.nSteps, <= 1e9
 //	    chunkSteps                              multiple of nSteps, <= totalSteps; default about totalSteps/10
-//	    episodeSteps                            default 25; in [1, 100000]
+//	    episodeSteps                            default load.duration / cluster.stepPeriod (an evaluation run); in [1, 100000]
 //	    seed                                    default 42
+//	    action                                  seed | factored | hpa-residual; default factored
+//	    baseHPA                                 hpa-residual's HPA preset, default cpu-50 (only with hpa-residual)
+//	    credit                                  per-service | shared; default per-service in the factored spaces with goal slo
+//	    costWeight                              the slo goal's weight of replicas; default 1; in [0, 100]
+//	    randomStarts                            fraction of training episodes from random states; default 0.5
+//	    validation: {every, seeds}              greedy validation every N steps (multiple of nSteps; default totalSteps/20,
+//	                                            0 in k8s mode) on `seeds` validation seeds (default evaluation.validationSeeds)
 //	    hyperparameters:                        each field defaults to model.DefaultHyperparameters
 //	                                            (ppo) or model.DefaultA2CHyperparameters (a2c):
 //	      learningRate, nSteps, batchSize, epochs, gamma, lambda, clipRange, clipRangeVF,
-//	      entCoef, vfCoef, maxGradNorm, adamEpsilon, normalizeAdvantage, linearSchedule
+//	      entCoef, vfCoef, maxGradNorm, adamEpsilon, normalizeAdvantage, linearSchedule,
+//	      normalizeObservations, normalizeRewards (default true)
 //	  load:
-//	    trainingScenario                        default peak
+//	    trainingScenarios                       [{name, weight}], default the evaluation scenarios, weight 1
+//	    trainingScenario                        one-scenario shorthand of trainingScenarios
 //	    evaluationScenarios                     default [offpeak, peak, rushsale, fluctuating]; no repeats
 //	    duration                                default 15m; in [stepPeriod, 24h]
 //	    runner                                  sim | locust; locust in k8s mode (the default there), sim otherwise
@@ -61,7 +70,7 @@
 //	                                                     {name: hpa-cpu-50, type: hpa, hpa: cpu-50}]
 //	      - name                                (required) DNS-1123 label, unique
 //	        type                                (required) agent | hpa | static
-//	        policy, head                        agent only; default the agent's (head joint for mlp)
+//	        policy, head, action                agent only; default the agent's (head joint for mlp)
 //	        hpa                                 hpa only (required): cpu-<pct>, mem-<pct>, cpu-<pct>-mem-<pct>
 //	        minReplicas, maxReplicas            hpa only; default 1 and 8
 //	        replicas                            static only (required); in [1, 1000]

@@ -58,10 +58,10 @@ func Build(in Input) *Report {
 		r.Controllers = append(r.Controllers, controllerStats(cs, in.Scenarios, in.Runs))
 	}
 	for _, sc := range in.Scenarios {
-		if agent, ok := chooseBest(KindAgent, sc, in.Controllers, in.Runs); ok {
+		best, ok := chooseBestHPA(sc, in.Controllers, in.Runs)
+		if agent, aok := chooseBestAgent(sc, in.Controllers, in.Runs, best); aok {
 			r.BestAgents = append(r.BestAgents, agent)
 		}
-		best, ok := chooseBestHPA(sc, in.Controllers, in.Runs)
 		if !ok {
 			continue
 		}
@@ -138,6 +138,41 @@ func controllerStats(cs ControllerSpec, scenarios []string, runs []Run) Controll
 // is false when the experiment has no HPA controller.
 func chooseBestHPA(scenario string, controllers []ControllerSpec, runs []Run) (BestHPA, bool) {
 	return chooseBest(KindHPA, scenario, controllers, runs)
+}
+
+// BestAgentCriterion is how the best agent is chosen per scenario, on the
+// validation seeds only: the agent's task is to beat the best HPA, so the
+// cheapest of the agents whose violation rate is at most the best HPA's
+// (on the same seeds), else BestHPACriterion among the agents.
+const BestAgentCriterion = "on the validation seeds, the lowest mean cost_replica_seconds among the agents whose mean slo_violation_rate is at most the best HPA's; if none, lowest mean slo_violation_rate and within 0.01 of it lowest mean cost_replica_seconds"
+
+// chooseBestAgent applies BestAgentCriterion; hpa is the scenario's best
+// HPA choice (its Name empty when there is none).
+func chooseBestAgent(scenario string, controllers []ControllerSpec, runs []Run, hpa BestHPA) (BestHPA, bool) {
+	b, ok := chooseBest(KindAgent, scenario, controllers, runs)
+	if !ok {
+		return b, false
+	}
+	b.Criterion = BestAgentCriterion
+	var bar *Candidate
+	for i, c := range hpa.Candidates {
+		if c.Name == hpa.Name && hpa.Name != "" {
+			bar = &hpa.Candidates[i]
+		}
+	}
+	if bar == nil {
+		return b, true
+	}
+	name, cost := "", 0.0
+	for _, c := range b.Candidates {
+		if c.Valid && c.SLOViolationRate <= bar.SLOViolationRate+sloEpsilon && (name == "" || c.CostReplicaSecs < cost) {
+			name, cost = c.Name, c.CostReplicaSecs
+		}
+	}
+	if name != "" {
+		b.Name = name
+	}
+	return b, true
 }
 
 // chooseBest applies BestHPACriterion to the validation runs of the
@@ -220,31 +255,15 @@ func compare(agent, baseline, scenario string, runs []Run) []Comparison {
 	return out
 }
 
-// summary is the report's opening: the verdicts first (does the agent
-// beat the HPA, scenario by scenario), then the paired comparisons of
-// cost and SLO violations with their evidence, then invalid controllers.
+// summary is the report's opening: the verdicts (does the agent beat the
+// HPA, scenario by scenario; the paired comparisons with their evidence
+// are in the report's tables), scenarios without a valid HPA, and invalid
+// controllers.
 func summary(r *Report) string {
 	parts := verdictLines(r)
 	for _, b := range r.BestHPA {
 		if b.Name == "" {
 			parts = append(parts, fmt.Sprintf("On %s no HPA configuration was valid on the validation seeds, so the agents are not compared with the HPA.", b.Scenario))
-			continue
-		}
-		for _, c := range r.Comparisons {
-			if c.Scenario != b.Scenario || (c.Metric != MetricCost && c.Metric != MetricSLOViolation) {
-				continue
-			}
-			if !c.Inferred {
-				why := fmt.Sprintf("%d pairs: at least %d are needed", c.N, MinPairs)
-				if c.N >= MinPairs {
-					why = fmt.Sprintf("the %d paired differences are identical", c.N)
-				}
-				parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (95 %% CI n/a, p n/a: %s).",
-					c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff, why))
-				continue
-			}
-			parts = append(parts, fmt.Sprintf("On %s, %s vs the best HPA (%s): %s %+.4g (95 %% CI %s, n %d, p %s).",
-				c.Scenario, c.Agent, c.Baseline, c.Metric, c.MeanDiff, c.Interval(), c.N, c.P()))
 		}
 	}
 	for _, c := range r.Controllers {

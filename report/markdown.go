@@ -127,7 +127,7 @@ func writeBest(b *strings.Builder, title string, best []BestHPA) {
 	if len(best) == 0 {
 		return
 	}
-	b.WriteString("\n## " + title + "\n\nChosen on the validation seeds: " + BestHPACriterion + ".\n\n| scenario | best | candidates (slo_violation_rate, cost_replica_seconds) |\n|---|---|---|\n")
+	b.WriteString("\n## " + title + "\n\nCriterion: " + best[0].Criterion + ".\n\n| scenario | best | candidates (slo_violation_rate, cost_replica_seconds) |\n|---|---|---|\n")
 	for _, h := range best {
 		var cands []string
 		for _, c := range h.Candidates {
@@ -158,10 +158,20 @@ func VerdictTable(r *Report) string {
 			b.WriteString("## Verdict: the best agent vs the best HPA\n\n| scenario | best agent | slo_violation_rate | cost_replica_seconds | best HPA | slo_violation_rate | cost_replica_seconds | cost change | beats |\n|---|---|---|---|---|---|---|---|---|\n")
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.3f | %.0f | %s | %.3f | %.0f | %+.1f %% | %s |\n", v.Scenario, v.Agent, v.AgentSLOViolation, v.AgentCost,
-			v.Baseline, v.BaselineSLOViolation, v.BaselineCost, 100*v.CostChange, map[bool]string{true: "yes", false: "no"}[v.Beats])
+			v.Baseline, v.BaselineSLOViolation, v.BaselineCost, 100*v.CostChange, beatsWord(v))
 	}
 	if b.Len() > 0 {
-		fmt.Fprintf(&b, "\nBeats the best HPA on %d of %d scenarios; mean cost change %+.1f %%.\n\n", r.Outcome.Beaten, r.Outcome.Scenarios, 100*r.Outcome.MeanCostChange)
+		fmt.Fprintf(&b, "\nBeats the best HPA on %d of %d scenarios, ties on %d; mean cost change %+.1f %%.\n\n", r.Outcome.Beaten, r.Outcome.Scenarios, r.Outcome.Tied, 100*r.Outcome.MeanCostChange)
 	}
 	return b.String()
+}
+
+func beatsWord(v Verdict) string {
+	switch {
+	case v.Beats:
+		return "yes"
+	case v.Ties:
+		return "ties"
+	}
+	return "no"
 }

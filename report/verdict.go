@@ -26,16 +26,25 @@ type Verdict struct {
 	BaselineSLOViolation float64 `json:"baseline_slo_violation_rate"`
 	BaselineCost         float64 `json:"baseline_cost_replica_seconds"`
 	CostChange           float64 `json:"cost_change"`
-	Beats                bool    `json:"beats"`
+	// AgentReplicasMean and AgentReplicasMax are the agent's mean and
+	// largest total replicas over the app's services: how it scaled.
+	AgentReplicasMean float64 `json:"agent_replicas_mean"`
+	AgentReplicasMax  float64 `json:"agent_replicas_max"`
+	Beats             bool    `json:"beats"`
+	// Ties is set when the agent is as good but not better: a violation
+	// rate at most the baseline's at the same cost (as on a load every
+	// controller meets at its minimum replicas).
+	Ties bool `json:"ties"`
 }
 
 // Outcome summarises the verdicts against the best HPA over the
 // scenarios.
 type Outcome struct {
 	// Scenarios is the number of scenarios with a best HPA, Beaten how
-	// many of them the best agent beats it on.
+	// many of them the best agent beats it on and Tied how many it ties.
 	Scenarios int `json:"scenarios"`
 	Beaten    int `json:"beaten"`
+	Tied      int `json:"tied"`
 	// MeanCostChange is the mean over those scenarios of the best agent's
 	// relative cost change against the best HPA.
 	MeanCostChange float64 `json:"mean_cost_change"`
@@ -71,18 +80,24 @@ func verdicts(r *Report) ([]Verdict, Outcome) {
 			v := Verdict{
 				Scenario: b, Agent: agent, Baseline: c.Name, BestHPA: c.Name == bestHPA,
 				AgentSLOViolation: as[MetricSLOViolation].Mean, AgentCost: as[MetricCost].Mean,
+				AgentReplicasMean: as[MetricReplicasMean].Mean, AgentReplicasMax: as[MetricReplicasMaxUsed].Mean,
 				BaselineSLOViolation: bs[MetricSLOViolation].Mean, BaselineCost: bs[MetricCost].Mean,
 			}
 			if v.BaselineCost > 0 {
 				v.CostChange = (v.AgentCost - v.BaselineCost) / v.BaselineCost
 			}
-			v.Beats = v.AgentSLOViolation <= v.BaselineSLOViolation+sloEpsilon && v.AgentCost < v.BaselineCost
+			noWorse := v.AgentSLOViolation <= v.BaselineSLOViolation+sloEpsilon
+			v.Beats = noWorse && v.AgentCost < v.BaselineCost
+			v.Ties = noWorse && v.AgentCost == v.BaselineCost
 			out = append(out, v)
 			if v.BestHPA {
 				o.Scenarios++
 				changes += v.CostChange
 				if v.Beats {
 					o.Beaten++
+				}
+				if v.Ties {
+					o.Tied++
 				}
 			}
 		}
@@ -152,7 +167,11 @@ func verdictLines(r *Report) []string {
 				best = v
 				continue
 			}
-			others = append(others, baselineClause(v))
+			// The best HPA stands for the other HPA configurations;
+			// the other baselines (fixed replicas) are named.
+			if r.kind(v.Baseline) != KindHPA {
+				others = append(others, baselineClause(v))
+			}
 		}
 		var line string
 		switch {
@@ -160,12 +179,18 @@ func verdictLines(r *Report) []string {
 		case best.Beats:
 			line = fmt.Sprintf("On %s, %s beats the best HPA (%s): SLO violation rate %.3f vs %.3f, cost %.0f vs %.0f replica-seconds (%+.0f %%).",
 				sc, best.Agent, best.Baseline, best.AgentSLOViolation, best.BaselineSLOViolation, best.AgentCost, best.BaselineCost, 100*best.CostChange)
+		case best.Ties:
+			line = fmt.Sprintf("On %s, %s ties with the best HPA (%s): SLO violation rate %.3f vs %.3f at the same cost, %.0f replica-seconds.",
+				sc, best.Agent, best.Baseline, best.AgentSLOViolation, best.BaselineSLOViolation, best.AgentCost)
 		case best.AgentSLOViolation > best.BaselineSLOViolation+sloEpsilon:
 			line = fmt.Sprintf("On %s, the best HPA (%s) keeps the SLO better than %s: SLO violation rate %.3f vs %.3f, at cost %.0f vs %.0f replica-seconds (%+.0f %% for the agent).",
 				sc, best.Baseline, best.Agent, best.BaselineSLOViolation, best.AgentSLOViolation, best.BaselineCost, best.AgentCost, 100*best.CostChange)
 		default:
 			line = fmt.Sprintf("On %s, %s keeps the SLO as well as the best HPA (%s), %.3f vs %.3f, but costs more: %.0f vs %.0f replica-seconds (%+.0f %%).",
 				sc, best.Agent, best.Baseline, best.AgentSLOViolation, best.BaselineSLOViolation, best.AgentCost, best.BaselineCost, 100*best.CostChange)
+		}
+		if best != nil && best.AgentReplicasMax > 0 {
+			line += fmt.Sprintf(" %s ran %.1f replicas on average, up to %.0f.", best.Agent, best.AgentReplicasMean, best.AgentReplicasMax)
 		}
 		if len(others) > 0 {
 			if line == "" {
@@ -178,7 +203,11 @@ func verdictLines(r *Report) []string {
 		}
 	}
 	if o := r.Outcome; o.Scenarios > 0 {
-		lines = append(lines, fmt.Sprintf("The best agent beats the best HPA on %d of %d scenarios, at %+.0f %% cost on average.", o.Beaten, o.Scenarios, 100*o.MeanCostChange))
+		ties := ""
+		if o.Tied > 0 {
+			ties = fmt.Sprintf(" and ties with it on %d", o.Tied)
+		}
+		lines = append(lines, fmt.Sprintf("The best agent beats the best HPA on %d of %d scenarios%s, at %+.0f %% cost on average.", o.Beaten, o.Scenarios, ties, 100*o.MeanCostChange))
 	}
 	return lines
 }
@@ -196,4 +225,12 @@ func baselineClause(v *Verdict) string {
 	default:
 		return fmt.Sprintf("%s keeps the SLO as well as %s at lower cost (%.0f vs %.0f).", v.Baseline, v.Agent, v.BaselineCost, v.AgentCost)
 	}
+}
+
+// kind is a controller's kind ("" if unknown).
+func (r *Report) kind(name string) string {
+	if c := r.controller(name); c != nil {
+		return c.Kind
+	}
+	return ""
 }

@@ -6,11 +6,12 @@ import (
 )
 
 // verdictInput is one scenario with two agents and two HPA
-// configurations, test and validation runs. On validation "lean" wins
-// among the agents (equal violations, lower cost) and hpa-cpu-40 among
-// the HPAs (fewer violations). On the test runs "fat" would look better
-// to a chooser that picked on them (no violations): the report must keep
-// the validation choice.
+// configurations, test and validation runs. On validation hpa-cpu-40 wins
+// among the HPAs (fewer violations), and "lean" among the agents: it
+// violates no more than hpa-cpu-40 and is cheaper than "fat", which
+// violates less but costs more than the HPA. On the test runs "fat" would
+// also look better to a chooser that picked on them (no violations): the
+// report must keep the validation choice.
 func verdictInput() Input {
 	var runs []Run
 	add := func(ctrl, kind, split string, viol, cost float64) {
@@ -25,7 +26,7 @@ func verdictInput() Input {
 	add("hpa-cpu-80", KindHPA, SplitTest, 0.1, 30000)
 	add("static-2", KindStatic, SplitTest, 1, 19800)
 	add("lean", KindAgent, SplitValidation, 0.05, 20000)
-	add("fat", KindAgent, SplitValidation, 0.05, 50000)
+	add("fat", KindAgent, SplitValidation, 0.02, 50000)
 	add("hpa-cpu-40", KindHPA, SplitValidation, 0.05, 40000)
 	add("hpa-cpu-80", KindHPA, SplitValidation, 0.1, 30000)
 	return Input{
@@ -56,7 +57,6 @@ func TestVerdictsCompareTheValidationChosenAgentWithTheBestHPA(t *testing.T) {
 		t.Errorf("summary does not open with the verdict: %s", r.Summary)
 	}
 	for _, want := range []string{
-		"lean also beats hpa-cpu-80",
 		"static-2 is cheaper (19801) but violates the SLO on 100 % of the steps (lean 5 %)",
 		"The best agent beats the best HPA on 1 of 1 scenarios, at -50 % cost on average.",
 	} {
