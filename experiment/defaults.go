@@ -19,9 +19,11 @@ const (
 	DefaultWarmUp     = 2 * time.Minute
 	DefaultAlgorithm  = model.PPO
 	DefaultPolicy     = model.GCN
-	DefaultHead       = model.JointHead
-	DefaultGoal       = envs.GoalSLO
-	DefaultSeed       = 42 // the seed's orchestrators' --seed (seed-spec 3.7)
+	// DefaultHead is per-node for the graph policies (it measured best,
+	// docs/learning.md) and joint for the flat ones, which have no nodes.
+	DefaultHead = model.PerNodeHead
+	DefaultGoal = envs.GoalSLO
+	DefaultSeed = 42 // the seed's orchestrators' --seed (seed-spec 3.7)
 	// DefaultAction is the action space that measured best
 	// (docs/learning.md).
 	DefaultAction = envs.ActionFactored
@@ -124,6 +126,9 @@ func applyDefaults(s *api.ExperimentSpec, given func(string) bool, quiet map[str
 	}
 	if a.Head == "" {
 		a.Head = string(DefaultHead)
+		if a.Policy == string(model.MLP) || a.Policy == string(model.MLPLSTM) {
+			a.Head = string(model.JointHead)
+		}
 	}
 	if a.Goal == "" {
 		a.Goal = string(DefaultGoal)
@@ -275,7 +280,7 @@ func defaultController(c *api.Controller, a *api.Agent) {
 		}
 		if c.Head == "" {
 			c.Head = a.Head
-			if c.Policy == string(model.MLP) {
+			if c.Policy == string(model.MLP) || c.Policy == string(model.MLPLSTM) {
 				c.Head = string(model.JointHead)
 			}
 		}

@@ -39,8 +39,8 @@
 //	  warmUp.duration                           default 2m; in [0, 24h]
 //	  agent:
 //	    algorithm                               ppo | a2c; default ppo
-//	    policy                                  mlp | gcn | gat; default gcn
-//	    head                                    joint | per-node (gcn, gat); default joint
+//	    policy                                  mlp | gcn | gat | tgn | mlp-lstm; default gcn
+//	    head                                    joint | per-node (gcn, gat, tgn); default per-node (joint for mlp, mlp-lstm)
 //	    goal                                    cost | latency | slo; default slo
 //	    slo                                     default 500ms; in [1ms, 1m]
 //	    totalSteps                              (required) multiple of hyperparameters.nSteps, <= 1e9

@@ -240,7 +240,7 @@ spec:
 		Cluster: api.Cluster{Mode: api.ModeSim, StepPeriod: api.Duration(15 * time.Second)},
 		WarmUp:  api.WarmUp{Duration: api.Duration(2 * time.Minute)},
 		Agent: api.Agent{
-			Algorithm: "ppo", Policy: "gcn", Head: "joint", Goal: "slo",
+			Algorithm: "ppo", Policy: "gcn", Head: "per-node", Goal: "slo",
 			SLO:        api.Duration(500 * time.Millisecond),
 			TotalSteps: 20480,
 			// 10 rollouts of SB3's 2048 steps: one per chunk; an episode
@@ -265,7 +265,7 @@ spec:
 		},
 		Evaluation: api.Evaluation{
 			Controllers: []api.Controller{
-				{Name: "agent", Type: api.ControllerAgent, Policy: "gcn", Head: "joint", Action: "factored"},
+				{Name: "agent", Type: api.ControllerAgent, Policy: "gcn", Head: "per-node", Action: "factored"},
 				{Name: "hpa-cpu-50", Type: api.ControllerHPA, HPA: "cpu-50", MinReplicas: 1, MaxReplicas: 8},
 			},
 			Repetitions: 5, ValidationSeeds: 3, SLO: api.Duration(500 * time.Millisecond),

@@ -423,7 +423,7 @@ func checkURL(s string) string {
 
 var (
 	algorithms = []model.Algorithm{model.PPO, model.A2C}
-	policies   = []model.PolicyKind{model.MLP, model.GCN, model.GAT}
+	policies   = []model.PolicyKind{model.MLP, model.GCN, model.GAT, model.TGN, model.MLPLSTM}
 	heads      = []model.HeadKind{model.JointHead, model.PerNodeHead}
 )
 
@@ -444,8 +444,8 @@ func (v *validator) checkPolicy(policyPath, policy, headPath, head string) {
 	switch {
 	case !slices.Contains(heads, model.HeadKind(head)):
 		v.add(headPath, "unknown head %s (valid: %s)", quote(head), joinNames(heads))
-	case head == string(model.PerNodeHead) && policy == string(model.MLP) && v.ok(policyPath):
-		v.add(headPath, "per-node needs a graph policy (gcn or gat), not mlp")
+	case head == string(model.PerNodeHead) && (policy == string(model.MLP) || policy == string(model.MLPLSTM)) && v.ok(policyPath):
+		v.add(headPath, "per-node needs a graph policy (gcn, gat or tgn), not %s", policy)
 	}
 }
 

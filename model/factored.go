@@ -21,6 +21,15 @@ type factoredBatch struct {
 	oldLogp, adv, returns, oldValues []float64
 	svcOldLogp, svcAdv               []float64
 	svcReturns, svcOldValues         []float64
+	// weight is lossBatch's (shared): nil, or each sample's weight.
+	weight []float64
+}
+
+func (bt *factoredBatch) w(s int) float64 {
+	if bt.weight == nil {
+		return 1
+	}
+	return bt.weight[s]
 }
 
 // choiceSlot locates the logits of sample s's service i among the loss
@@ -171,28 +180,36 @@ func (l *factoredLoss) Forward(in [][]float64) []float64 {
 		l.lay.vals.gather(l.val[s:s+1], in, s, 1)
 	}
 	softmaxRows(l.ls, l.p, l.x, l.b*n, m, l.mx)
-	inv := 1 / float64(l.b)
+	var total float64
 	var pg, vl, ent, kl, clipped float64
 	for s := 0; s < l.b; s++ {
+		w := bt.w(s)
+		total += w
+		if w == 0 {
+			continue
+		}
+		var spg, svl, sent, skl, sclip float64
 		if l.perService() {
 			for i := range n {
 				r := s*n + i
 				logp := l.ls[r*m+bt.choices[r]]
 				a := bt.svcAdv[r]
-				pg += l.surrogate(logp, bt.svcOldLogp[r], a, &kl, &clipped)
+				spg += l.surrogate(logp, bt.svcOldLogp[r], a, &skl, &sclip)
 				d := bt.svcReturns[r] - l.clipValue(l.own[r], bt.svcOldValues[r])
-				vl += d * d
+				svl += d * d
 			}
 		} else {
-			pg += l.surrogate(l.logp(s), bt.oldLogp[s], bt.adv[s], &kl, &clipped)
+			spg += l.surrogate(l.logp(s), bt.oldLogp[s], bt.adv[s], &skl, &sclip)
 		}
 		d := bt.returns[s] - l.clipValue(l.val[s], bt.oldValues[s])
-		vl += d * d
+		svl += d * d
 		for i := range n {
 			r := (s*n + i) * m
-			ent += entropyOf(l.p[r:r+m], l.ls[r:r+m])
+			sent += entropyOf(l.p[r:r+m], l.ls[r:r+m])
 		}
+		pg, vl, ent, kl, clipped = pg+w*spg, vl+w*svl, ent+w*sent, kl+w*skl, clipped+w*sclip
 	}
+	inv := 1 / total
 	if l.perService() {
 		clipped /= float64(n)
 	}
@@ -259,9 +276,14 @@ func (l *factoredLoss) valueGrad(v, old, ret, scale float64) float64 {
 func (l *factoredLoss) Backward(_ [][]float64, gy []float64, gin [][]float64) {
 	n, m := l.n, l.m
 	bt := l.batch
-	scale := gy[0] / float64(l.b)
-	e := -l.entCoef * scale
+	var total float64
 	for s := 0; s < l.b; s++ {
+		total += bt.w(s)
+	}
+	inv := gy[0] / total
+	for s := 0; s < l.b; s++ {
+		scale := inv * bt.w(s)
+		e := -l.entCoef * scale
 		var g float64
 		if !l.perService() {
 			g = l.surrogateGrad(l.logp(s), bt.oldLogp[s], bt.adv[s]) * scale

@@ -49,6 +49,9 @@ func lossAndGrad(t *testing.T, tr *Trainer, mb []int, normalizeAdv bool) (float6
 	// from 1 and some are clipped.
 	n := tr.spec.Nodes
 	for k := range mb {
+		if mb[k] == padRow {
+			continue
+		}
 		lg.batch.oldLogp[k] -= 0.1 * float64(k)
 		if svc := lg.fbatch.svcOldLogp; svc != nil {
 			for j := range n {
@@ -57,7 +60,11 @@ func lossAndGrad(t *testing.T, tr *Trainer, mb []int, normalizeAdv bool) (float6
 		}
 	}
 	if normalizeAdv {
-		normalize(lg.batch.adv)
+		if tr.spec.ServiceValues {
+			normalizeWeighted(lg.fbatch.svcAdv, lg.batch.weight, n)
+		} else {
+			normalizeWeighted(lg.batch.adv, lg.batch.weight, 1)
+		}
 	}
 	grad := make([]float64, tr.lay.total)
 	if err := lg.run(tr.lay, grad); err != nil {
@@ -85,6 +92,7 @@ var gradKinds = []struct {
 	{MLP, JointHead, envs.ActionHPAResidual}, {GCN, PerNodeHead, envs.ActionHPAResidual},
 	{MLP, JointHead, envs.ActionFactored + perServiceKind}, {GCN, JointHead, envs.ActionFactored + perServiceKind},
 	{GAT, PerNodeHead, envs.ActionFactored + perServiceKind}, {GCN, PerNodeHead, envs.ActionHPAResidual + perServiceKind},
+	{TGN, JointHead, envs.ActionSeed}, {TGN, PerNodeHead, envs.ActionFactored + perServiceKind},
 }
 
 // perServiceKind marks a gradKinds action space whose network credits
@@ -101,7 +109,7 @@ func kindName(policy PolicyKind, head HeadKind, action envs.ActionSpace) string 
 func TestFullPPOLossGradientMatchesFiniteDifferences(t *testing.T) {
 	for _, k := range gradKinds {
 		t.Run(kindName(k.policy, k.head, k.action), func(t *testing.T) {
-			tr := trainerWithRollout(t, k.policy, k.head, k.action, func(s *NetSpec) { s.Hidden, s.Embed, s.Trunk, s.GATHeads = 6, 5, 7, 2 })
+			tr := trainerWithRollout(t, k.policy, k.head, k.action, func(s *NetSpec) { s.Hidden, s.Embed, s.Trunk, s.GATHeads, s.Window = 6, 5, 7, 2, min(s.Window, 3) })
 			mb := []int{2, 19, 33}
 			_, grad := lossAndGrad(t, tr, mb, true)
 			const eps = 1e-6
@@ -204,6 +212,48 @@ func TestOneUpdateChangesEveryParameter(t *testing.T) {
 				}
 				if !changed {
 					t.Errorf("parameter %s did not change after one update", p.name)
+				}
+			}
+		})
+	}
+}
+
+// TestRecurrentLossGradientMatchesFiniteDifferences is the full-loss
+// gradient check for the LSTM policy, whose minibatches are whole
+// sequences: a full episode and a shorter one padded to its length (the
+// padding must neither count nor receive gradient).
+func TestRecurrentLossGradientMatchesFiniteDifferences(t *testing.T) {
+	for _, action := range []envs.ActionSpace{envs.ActionSeed, envs.ActionFactored + perServiceKind} {
+		t.Run(string(action), func(t *testing.T) {
+			tr := trainerWithRollout(t, MLPLSTM, JointHead, action, func(s *NetSpec) { s.Trunk = 5 })
+			T := tr.seqLen
+			var mb []int
+			for k := range T {
+				mb = append(mb, k)
+			}
+			for k := range T {
+				if k < 3 {
+					mb = append(mb, T+k)
+				} else {
+					mb = append(mb, padRow)
+				}
+			}
+			_, grad := lossAndGrad(t, tr, mb, true)
+			const eps = 1e-6
+			for _, p := range tr.lay.params {
+				size := p.size()
+				for _, j := range []int{0, size / 2, size - 1} {
+					i := p.off + j
+					orig := tr.theta[i]
+					tr.theta[i] = orig + eps
+					up, _ := lossAndGrad(t, tr, mb, true)
+					tr.theta[i] = orig - eps
+					down, _ := lossAndGrad(t, tr, mb, true)
+					tr.theta[i] = orig
+					fd := (up - down) / (2 * eps)
+					if math.Abs(fd-grad[i]) > 1e-5*math.Max(1, math.Abs(fd)) {
+						t.Errorf("%s[%d]: gradient %.9g, finite difference %.9g", p.name, j, grad[i], fd)
+					}
 				}
 			}
 		})

@@ -68,10 +68,10 @@ func (v *logitsView) Float64s() []float64 {
 	return dst
 }
 
-func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b int, h Hyperparameters) (*lossGraph, error) {
+func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b, steps int, h Hyperparameters) (*lossGraph, error) {
 	lg := &lossGraph{b: b, g: G.NewGraph()}
 	g := lg.g
-	n, f, d, m := spec.Nodes, spec.NodeFeatures, spec.FlatSize, spec.Moves
+	n, f, d, m := spec.Nodes, spec.inputFeatures(), spec.FlatSize, spec.Moves
 	lg.nodesX = make([]float64, n*b*f)
 	lg.flatX = make([]float64, b*d)
 	input := func(name string, backing []float64, shape ...int) *G.Node {
@@ -103,7 +103,18 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 	dataX, dataFlat := nn.NoGrad(x), nn.NoGrad(flat)
 	fac := spec.factored()
 	var facLay factoredLayout
-	if spec.Policy == MLP {
+	if spec.recurrent() {
+		// b rows are b/steps whole sequences (episodes, padded).
+		h := must(nn.LSTM(flat, P("lstm.wx"), P("lstm.wh"), P("lstm.b"), steps, dataFlat))
+		var logits *G.Node
+		if fac {
+			logits = must(nn.Heads(h, G.Nodes{P("act.w")}, G.Nodes{P("act.b")}))
+		} else {
+			logits = must(nn.Heads(h, G.Nodes{P("dep.w"), P("move.w")}, G.Nodes{P("dep.b"), P("move.b")}))
+		}
+		value := must(nn.Dense(h, P("value.w"), P("value.b"), nn.Identity))
+		outs, lossLay, facLay = []*G.Node{logits, value}, actionValueLayout(b, n, m), factoredMLPLayout(b, n, m, spec.ServiceValues)
+	} else if spec.Policy == MLP {
 		pi := must(nn.Dense(flat, P("pi.w1"), P("pi.b1"), nn.Tanh, dataFlat))
 		pi = must(nn.Dense(pi, P("pi.w2"), P("pi.b2"), nn.Tanh))
 		var logits *G.Node
@@ -120,14 +131,19 @@ func newLossGraph(spec NetSpec, lay *layout, theta []float64, graph *nn.Graph, b
 		// h: node embeddings (needed by the per-node head), pool: the
 		// graph embedding.
 		var h, pool *G.Node
+		gx, gopts := x, []nn.Option{dataX}
+		if spec.Policy == TGN {
+			// The temporal layer over every node's window feeds the GCN.
+			gx, gopts = must(nn.Dense(x, P("tgn.w"), P("tgn.b"), nn.ReLU, dataX)), nil
+		}
 		switch spec.Policy {
-		case GCN:
+		case GCN, TGN:
 			if spec.Head == PerNodeHead {
-				h = must(nn.GCN(x, P("gnn.w1"), P("gnn.b1"), graph.Adjacency(), nn.ReLU, dataX))
+				h = must(nn.GCN(gx, P("gnn.w1"), P("gnn.b1"), graph.Adjacency(), nn.ReLU, gopts...))
 				h = must(nn.GCN(h, P("gnn.w2"), P("gnn.b2"), graph.Adjacency(), nn.Identity))
 			} else {
 				// Only the mean of the second layer is used: one fused op.
-				pool = must(nn.GCNEncoder(x, P("gnn.w1"), P("gnn.b1"), P("gnn.w2"), P("gnn.b2"), graph.Adjacency(), nn.ReLU, dataX))
+				pool = must(nn.GCNEncoder(gx, P("gnn.w1"), P("gnn.b1"), P("gnn.w2"), P("gnn.b2"), graph.Adjacency(), nn.ReLU, gopts...))
 			}
 		case GAT:
 			h = must(nn.GAT(x, P("gnn.w1"), P("gnn.asrc1"), P("gnn.adst1"), P("gnn.b1"), graph, spec.GATHeads, spec.Hidden, true, nn.ELU, dataX))

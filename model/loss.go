@@ -16,6 +16,29 @@ type lossBatch struct {
 	dep, move             []int
 	oldLogp, adv, returns []float64
 	oldValues             []float64
+	// weight, if not nil, weighs each sample (0 for the padding after a
+	// recurrent policy's shorter episodes); the loss is the weighted mean.
+	weight []float64
+}
+
+// w is sample s's weight.
+func (bt *lossBatch) w(s int) float64 {
+	if bt.weight == nil {
+		return 1
+	}
+	return bt.weight[s]
+}
+
+// total is the sum of the weights of b samples.
+func (bt *lossBatch) total(b int) float64 {
+	if bt.weight == nil {
+		return float64(b)
+	}
+	var t float64
+	for _, w := range bt.weight {
+		t += w
+	}
+	return t
 }
 
 // lossStats are the minibatch's diagnostics (SB3's train/* scalars).
@@ -251,25 +274,29 @@ func (l *policyLoss) Forward(in [][]float64) []float64 {
 	softmaxRows(l.lsDep, l.pDep, l.xDep, l.b, n, l.mx)
 	softmaxRows(l.lsMove, l.pMove, l.xMove, l.moveRows(), m, l.mx)
 	bt := l.batch
-	inv := 1 / float64(l.b)
+	inv := 1 / bt.total(l.b)
 	var pg, vl, ent, kl, clipped float64
 	for s := 0; s < l.b; s++ {
+		w := bt.w(s)
+		if w == 0 {
+			continue
+		}
 		d, mv := bt.dep[s], bt.move[s]
 		logp := l.lsDep[s*n+d] + l.lsMove[l.moveRow(s, d)*m+mv]
 		a := bt.adv[s]
 		if l.algo == A2C {
-			pg -= a * logp
+			pg -= w * a * logp
 		} else {
 			r := math.Exp(logp - bt.oldLogp[s])
-			pg -= math.Min(r*a, clamp(r, 1-l.clip, 1+l.clip)*a)
-			kl += (r - 1) - (logp - bt.oldLogp[s])
+			pg -= w * math.Min(r*a, clamp(r, 1-l.clip, 1+l.clip)*a)
+			kl += w * ((r - 1) - (logp - bt.oldLogp[s]))
 			if math.Abs(r-1) > l.clip {
-				clipped++
+				clipped += w
 			}
 		}
 		v := l.valuePred(l.xVal[s], s)
-		vl += (bt.returns[s] - v) * (bt.returns[s] - v)
-		ent += l.entropy(s)
+		vl += w * (bt.returns[s] - v) * (bt.returns[s] - v)
+		ent += w * l.entropy(s)
 	}
 	l.stats = lossStats{
 		PolicyLoss: pg * inv, ValueLoss: vl * inv, Entropy: ent * inv,
@@ -313,8 +340,9 @@ func (l *policyLoss) Backward(_ [][]float64, gy []float64, gin [][]float64) {
 	clear(l.gMove)
 	n, m := l.n, l.m
 	bt := l.batch
-	scale := gy[0] / float64(l.b)
+	inv := gy[0] / bt.total(l.b)
 	for s := 0; s < l.b; s++ {
+		scale := inv * bt.w(s)
 		d, mv := bt.dep[s], bt.move[s]
 		ld := l.lsDep[s*n : s*n+n]
 		pd := l.pDep[s*n : s*n+n]

@@ -60,6 +60,15 @@ const (
 func newLayout(s NetSpec) *layout {
 	l := &layout{byName: map[string]int{}}
 	f, d, t, m := s.NodeFeatures, s.FlatSize, s.Trunk, s.Moves
+	if s.Policy == MLPLSTM {
+		l.add("lstm.wx", gainHidden, d, 4*t)
+		l.add("lstm.wh", gainHidden, t, 4*t)
+		l.add("lstm.b", 0, 4*t)
+		l.addPolicyHeads(s)
+		l.add("value.w", gainValue, t, s.valueOuts())
+		l.add("value.b", 0, s.valueOuts())
+		return l
+	}
 	if s.Policy == MLP {
 		l.add("pi.w1", gainHidden, d, t)
 		l.add("pi.b1", 0, t)
@@ -75,6 +84,13 @@ func newLayout(s NetSpec) *layout {
 		return l
 	}
 	switch s.Policy {
+	case TGN:
+		l.add("tgn.w", gainHidden, s.inputFeatures(), s.Hidden)
+		l.add("tgn.b", 0, s.Hidden)
+		l.add("gnn.w1", gainHidden, s.Hidden, s.Hidden)
+		l.add("gnn.b1", 0, s.Hidden)
+		l.add("gnn.w2", gainHidden, s.Hidden, s.Embed)
+		l.add("gnn.b2", 0, s.Embed)
 	case GCN:
 		l.add("gnn.w1", gainHidden, f, s.Hidden)
 		l.add("gnn.b1", 0, s.Hidden)
@@ -143,6 +159,19 @@ func (l *layout) addPolicyHeads(s NetSpec) {
 // hpa-residual: it is the base HPA).
 const keepBias = 2.0
 
+// initLSTMForgetBias starts an LSTM's forget gates open (bias 1), as
+// Jozefowicz, Zaremba and Sutskever (2015) recommend, so that its state
+// carries information from the first updates on.
+func (l *layout) initLSTMForgetBias(s NetSpec, theta []float64) {
+	if s.Policy != MLPLSTM {
+		return
+	}
+	b := l.get(theta, "lstm.b")
+	for j := s.Trunk; j < 2*s.Trunk; j++ {
+		b[j] = 1
+	}
+}
+
 // initKeepBias sets the factored heads' bias of choice 0 to keepBias.
 func (l *layout) initKeepBias(s NetSpec, theta []float64) {
 	if !s.factored() {
@@ -203,19 +232,23 @@ type forwardOut struct {
 // buffers, so it does not allocate and computes the same bits as the
 // training graph.
 type inference struct {
-	spec   NetSpec
-	lay    *layout
-	theta  []float64
-	nodes  int
-	graph  *nn.Graph
-	h1, h2 []float64 // node embeddings after each GNN layer
-	pool   []float64
-	t1, t2 []float64 // trunk activations
-	v1, v2 []float64 // value trunk
-	heads  []float64 // the Heads op's output: logits (and the value) side by side
-	vout   []float64 // the MLP critic's output: the value (and the services' own values)
-	out    forwardOut
-	scr    []float64
+	spec  NetSpec
+	lay   *layout
+	theta []float64
+	nodes int
+	graph *nn.Graph
+	h0    []float64 // a TGN's temporal layer's output
+	// An LSTM's state (hidden and cell) through the episode, and scratch
+	// for its gates.
+	hs, cs, zx []float64
+	h1, h2     []float64 // node embeddings after each GNN layer
+	pool       []float64
+	t1, t2     []float64 // trunk activations
+	v1, v2     []float64 // value trunk
+	heads      []float64 // the Heads op's output: logits (and the value) side by side
+	vout       []float64 // the MLP critic's output: the value (and the services' own values)
+	out        forwardOut
+	scr        []float64
 	// Parameters by role, bound once.
 	w      map[string][]float64
 	hw, hb [][]float64 // the policy heads' weights and biases
@@ -236,9 +269,9 @@ func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [
 	fac := spec.factored()
 	vo := spec.valueOuts()
 	switch {
-	case spec.Policy == MLP && fac:
+	case spec.flatOnly() && fac:
 		in.bindHeads([]string{"act"}, []int{nodes * m})
-	case spec.Policy == MLP:
+	case spec.flatOnly():
 		in.bindHeads([]string{"dep", "move"}, []int{nodes, m})
 	case spec.Head == PerNodeHead && fac && spec.ServiceValues:
 		in.bindHeads([]string{"move", "own"}, []int{m, 1})
@@ -255,6 +288,9 @@ func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [
 		in.t1, in.t2 = make([]float64, t), make([]float64, t)
 		in.v1, in.v2 = make([]float64, t), make([]float64, t)
 	}
+	if spec.recurrent() {
+		in.hs, in.cs, in.zx = make([]float64, t), make([]float64, t), make([]float64, 4*t)
+	}
 	if spec.Head == PerNodeHead || fac {
 		in.out.move = make([]float64, nodes*m)
 	}
@@ -264,7 +300,7 @@ func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [
 	in.vout = make([]float64, vo)
 	in.scr = make([]float64, nn.HeadsScratchLen(t, in.houts))
 	in.heads = make([]float64, nodes*(2+m)+nodes*m+2*nodes+m+1)
-	if spec.Policy == MLP {
+	if spec.flatOnly() {
 		return in, nil
 	}
 	g, err := nn.NewGraph(nodes, edges)
@@ -273,12 +309,15 @@ func newInference(spec NetSpec, lay *layout, theta []float64, nodes int, edges [
 	}
 	in.graph = g
 	w1 := spec.Hidden
-	scr := nn.GCNScratchLen(nodes, 1, max(spec.NodeFeatures, spec.Hidden), max(spec.Hidden, spec.Embed))
+	scr := nn.GCNScratchLen(nodes, 1, max(spec.gnnIn(), spec.Hidden), max(spec.Hidden, spec.Embed))
 	if spec.Policy == GAT {
 		w1 = spec.GATHeads * spec.Hidden
 		scr = max(nn.GATScratchLen(nodes, 1, spec.GATHeads, spec.Hidden), nn.GATScratchLen(nodes, 1, 1, spec.Embed))
 	}
-	scr = max(scr, nn.GCNEncoderScratchLen(nodes, 1, spec.NodeFeatures, spec.Hidden), len(in.scr))
+	scr = max(scr, nn.GCNEncoderScratchLen(nodes, 1, spec.gnnIn(), spec.Hidden), len(in.scr))
+	if spec.Policy == TGN {
+		in.h0 = make([]float64, nodes*spec.Hidden)
+	}
 	in.scr = make([]float64, scr)
 	in.h1, in.h2 = make([]float64, nodes*w1), make([]float64, nodes*spec.Embed)
 	in.pool = make([]float64, spec.Embed)
@@ -307,6 +346,31 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 	t, m, n := s.Trunk, s.Moves, in.nodes
 	o := &in.out
 	fac := s.factored()
+	if s.recurrent() {
+		w := n + m
+		if fac {
+			w = n * m
+		}
+		heads := in.heads[:w]
+		v := in.vout
+		err := firstErr(
+			nn.LSTMStep(in.hs, in.cs, flat, in.p("lstm.wx"), in.p("lstm.wh"), in.p("lstm.b"), s.FlatSize, in.zx),
+			nn.HeadsForward(heads, in.hs, 1, in.hw, in.hb, t, in.houts, in.scr),
+			nn.DenseForward(v, in.hs, 1, in.p("value.w"), in.p("value.b"), t, len(v), nn.Identity),
+		)
+		if err != nil {
+			return nil, err
+		}
+		if fac {
+			copy(o.move, heads)
+		} else {
+			copy(o.dep, heads[:n])
+			o.move = heads[n : n+m]
+		}
+		o.value = v[0]
+		copy(o.own, v[1:])
+		return o, nil
+	}
 	if s.Policy == MLP {
 		w := n + m
 		if fac {
@@ -339,15 +403,22 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 	}
 	var err error
 	pooled := false
+	if s.Policy == TGN {
+		// The temporal layer over every node's window, then the GCN.
+		if err := nn.DenseForward(in.h0, nodeX, n, in.p("tgn.w"), in.p("tgn.b"), s.inputFeatures(), s.Hidden, nn.ReLU); err != nil {
+			return nil, err
+		}
+		nodeX = in.h0
+	}
 	switch s.Policy {
-	case GCN:
+	case GCN, TGN:
 		adj := in.graph.Adjacency()
 		if s.Head != PerNodeHead {
-			err = nn.GCNEncoderForward(in.pool, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), in.p("gnn.w2"), in.p("gnn.b2"), s.NodeFeatures, s.Hidden, s.Embed, adj, nn.ReLU, in.scr)
+			err = nn.GCNEncoderForward(in.pool, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), in.p("gnn.w2"), in.p("gnn.b2"), s.gnnIn(), s.Hidden, s.Embed, adj, nn.ReLU, in.scr)
 			pooled = true
 		} else {
 			err = firstErr(
-				nn.GCNForward(in.h1, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), s.NodeFeatures, s.Hidden, adj, nn.ReLU, in.scr),
+				nn.GCNForward(in.h1, nodeX, 1, in.p("gnn.w1"), in.p("gnn.b1"), s.gnnIn(), s.Hidden, adj, nn.ReLU, in.scr),
 				nn.GCNForward(in.h2, in.h1, 1, in.p("gnn.w2"), in.p("gnn.b2"), s.Hidden, s.Embed, adj, nn.Identity, in.scr),
 			)
 		}
@@ -430,6 +501,13 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 	copy(o.dep, heads[:n])
 	o.move, o.value = heads[n:n+m], heads[n+m]
 	return o, nil
+}
+
+// resetState starts a new episode: a recurrent network's state goes back
+// to zero.
+func (in *inference) resetState() {
+	clear(in.hs)
+	clear(in.cs)
 }
 
 func firstErr(errs ...error) error {

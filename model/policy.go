@@ -17,6 +17,7 @@ type Policy struct {
 	theta []float64
 	norm  *obsNorm // the observation statistics it was trained with (nil: none)
 	inf   *inference
+	in    *inputs
 	nodes []float64
 	flat  []float64
 	act   *actScratch
@@ -79,8 +80,8 @@ func newPolicy(spec NetSpec, lay *layout, theta []float64, nodes int, edges [][2
 		return nil, err
 	}
 	return &Policy{
-		spec: spec, lay: lay, theta: theta, inf: inf,
-		nodes: make([]float64, nodes*spec.NodeFeatures), flat: make([]float64, spec.FlatSize),
+		spec: spec, lay: lay, theta: theta, inf: inf, in: newInputs(spec, nodes),
+		nodes: make([]float64, nodes*spec.inputFeatures()), flat: make([]float64, spec.FlatSize),
 		act: newActScratch(nodes, spec.Moves),
 	}, nil
 }
@@ -115,15 +116,12 @@ func (p *Policy) Bind(nodes int, edges []envs.Edge) (*Policy, error) {
 	return q, nil
 }
 
-// Act chooses an action for an observation: the most likely one if greedy,
-// else a sample drawn with rng. It also returns the value estimate. In a
+// Act chooses an action for an observation, the next of the episode: the
+// most likely one if greedy, else a sample drawn with rng. It also returns the value estimate. In a
 // factored space the action's Moves is a new slice.
 func (p *Policy) Act(obs envs.Observation, greedy bool, rng *rand.Rand) (envs.Action, float64, error) {
-	if err := prepareObs(p.spec, obs, p.nodes, p.flat); err != nil {
+	if err := p.in.prepare(obs, p.norm, false, p.nodes, p.flat); err != nil {
 		return envs.Action{}, 0, err
-	}
-	if p.norm != nil {
-		p.norm.apply(p.spec, p.nodes, p.flat)
 	}
 	out, err := p.inf.forward(p.nodes, p.flat)
 	if err != nil {
@@ -140,6 +138,13 @@ func (p *Policy) Act(obs envs.Observation, greedy bool, rng *rand.Rand) (envs.Ac
 	}
 	a, _ := actionFrom(out, p.spec.Moves, p.spec.Head == PerNodeHead, greedy, rng, p.act)
 	return a, out.value, nil
+}
+
+// Reset starts a new episode: a temporal policy forgets what it saw.
+// Act treats the observations between two resets as one episode.
+func (p *Policy) Reset() {
+	p.in.reset()
+	p.inf.resetState()
 }
 
 // Space is the action space the policy acts in.
@@ -174,6 +179,7 @@ func (c *agentController) Reset() {
 	c.rng = rand.New(rand.NewPCG(c.seed, 0x51ed2701))
 	c.err = nil
 	c.act.Reset()
+	c.p.Reset()
 }
 
 // Err returns the first error an observation or the actuator caused;

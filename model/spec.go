@@ -19,7 +19,24 @@ const (
 	GCN PolicyKind = "gcn"
 	// GAT encodes it with two graph attention layers (Veličković et al. 2018).
 	GAT PolicyKind = "gat"
+	// TGN is a temporal graph network, the seed's third encoder: every
+	// node's last Window observations pass through a temporal layer shared
+	// by all nodes (a dense layer over the node's window, as a temporal
+	// convolution spanning it), then two GCN layers over the graph. Unlike
+	// the seed's (seed-spec 2.4), its memory is read: it is the input.
+	TGN PolicyKind = "tgn"
+	// MLPLSTM is gym-hpa's recurrent baseline (sb3-contrib's RecurrentPPO
+	// with MlpLstmPolicy): a one-layer LSTM of Trunk units over the flat
+	// vector, shared by the actor's and the critic's heads, its state
+	// carried through an episode and trained by backpropagation through
+	// each episode.
+	MLPLSTM PolicyKind = "mlp-lstm"
 )
+
+// DefaultWindow is a TGN's window: 16 steps of 15 s, longer than the
+// HPA's 5-minute scale-down stabilisation, so that a drop of load in the
+// window's past is still in view.
+const DefaultWindow = 16
 
 // HeadKind selects how actions are scored.
 type HeadKind string
@@ -65,6 +82,35 @@ type NetSpec struct {
 	// Trunk is the width of the MLP layers (64, as SB3's MlpPolicy and the
 	// seed's GNN trunk).
 	Trunk int `json:"trunk"`
+	// Window is a TGN's number of observations per node (0 for the
+	// others).
+	Window int `json:"window,omitempty"`
+}
+
+// flatOnly reports whether the network reads only the flat vector (no
+// graph): mlp and mlp-lstm.
+func (s NetSpec) flatOnly() bool { return s.Policy == MLP || s.Policy == MLPLSTM }
+
+// recurrent reports whether the network carries a state through an
+// episode (and is trained on whole episodes).
+func (s NetSpec) recurrent() bool { return s.Policy == MLPLSTM }
+
+// inputFeatures is the width of a node's input row: its features, or for
+// a TGN its features over the window, the newest first.
+func (s NetSpec) inputFeatures() int {
+	if s.Policy == TGN {
+		return s.NodeFeatures * s.Window
+	}
+	return s.NodeFeatures
+}
+
+// gnnIn is the width the graph layers read: the node features, or a
+// TGN's temporal layer's output.
+func (s NetSpec) gnnIn() int {
+	if s.Policy == TGN {
+		return s.Hidden
+	}
+	return s.NodeFeatures
 }
 
 // SpecFor returns the default architecture of a policy and head for an
@@ -74,6 +120,9 @@ func SpecFor(es envs.Spec, edges []envs.Edge, policy PolicyKind, head HeadKind) 
 		Policy: policy, Head: head, Action: es.Action,
 		Nodes: len(es.Services), NodeFeatures: es.NodeFeatures, FlatSize: es.FlatSize, Moves: es.Moves,
 		Hidden: 32, Embed: 32, GATHeads: 4, Trunk: 64,
+	}
+	if policy == TGN {
+		s.Window = DefaultWindow
 	}
 	for _, e := range edges {
 		s.Edges = append(s.Edges, [2]int{e.Src, e.Dst})
@@ -85,15 +134,19 @@ func SpecFor(es envs.Spec, edges []envs.Edge, policy PolicyKind, head HeadKind) 
 func (s NetSpec) Validate() error {
 	var errs []error
 	switch s.Policy {
-	case MLP, GCN, GAT:
+	case MLP, GCN, GAT, MLPLSTM:
+	case TGN:
+		if s.Window < 1 {
+			errs = append(errs, fmt.Errorf("net.window: %d must be positive for a tgn", s.Window))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("net.policy: unknown %q (valid: mlp, gcn, gat)", s.Policy))
+		errs = append(errs, fmt.Errorf("net.policy: unknown %q (valid: mlp, gcn, gat, tgn, mlp-lstm)", s.Policy))
 	}
 	switch s.Head {
 	case JointHead:
 	case PerNodeHead:
-		if s.Policy == MLP {
-			errs = append(errs, errors.New("net.head: per-node needs a graph policy (gcn or gat), not mlp"))
+		if s.flatOnly() {
+			errs = append(errs, fmt.Errorf("net.head: per-node needs a graph policy (gcn, gat or tgn), not %s", s.Policy))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("net.head: unknown %q (valid: joint, per-node)", s.Head))

@@ -100,6 +100,8 @@ type Trainer struct {
 	nodesBuf []float64
 	choices  []int
 	lastOwn  []float64
+	in       *inputs
+	seqLen   int // a recurrent policy's longest training sequence
 	lastLoss lossStats
 	norm     *obsNorm    // nil without observation normalisation
 	rnorm    *rewardNorm // nil without reward normalisation
@@ -131,6 +133,7 @@ func NewTrainer(env envs.Env, opts Options) (*Trainer, error) {
 	}
 	t.lay.init(t.theta, t.rng)
 	t.lay.initKeepBias(t.spec, t.theta)
+	t.lay.initLSTMForgetBias(t.spec, t.theta)
 	return t, nil
 }
 
@@ -169,13 +172,17 @@ func newTrainer(env envs.Env, spec NetSpec, h Hyperparameters, seed uint64) (*Tr
 		opt:     newAdam(lay.total, h.AdamEpsilon),
 		pcg:     rand.NewPCG(seed, 0xa3c59ac2b1f1d7e5),
 		graphs:  map[int]*lossGraph{},
-		roll:    newRollout(h.NSteps, spec.FlatSize, spec.Nodes*spec.NodeFeatures, spec.Nodes, spec.Moves, spec.factored(), spec.ServiceValues),
+		roll:    newRollout(h.NSteps, spec.FlatSize, spec.Nodes*spec.inputFeatures(), spec.Nodes, spec.Moves, spec.factored(), spec.ServiceValues),
 		act:     newActScratch(spec.Nodes, spec.Moves),
-		flatBuf: make([]float64, spec.FlatSize), nodesBuf: make([]float64, spec.Nodes*spec.NodeFeatures),
+		flatBuf: make([]float64, spec.FlatSize), nodesBuf: make([]float64, spec.Nodes*spec.inputFeatures()),
+		in:      newInputs(spec, spec.Nodes),
 		choices: make([]int, spec.Nodes), lastOwn: make([]float64, spec.Nodes),
 	}
 	if h.NormalizeObservations {
 		t.norm = newObsNorm(spec.NodeFeatures, spec.FlatSize)
+	}
+	if spec.recurrent() {
+		t.seqLen = min(max(es.EpisodeSteps, 1), h.NSteps)
 	}
 	if h.NormalizeRewards {
 		t.rnorm = newRewardNorm(h.Gamma)
@@ -418,41 +425,20 @@ func (t *Trainer) resetEnv() (envs.Observation, error) {
 		return obs, fmt.Errorf("train: reset episode %d: %w", t.counters.Episodes, err)
 	}
 	t.counters.Episodes++
+	t.in.reset()
+	t.inf.resetState()
 	if t.rnorm != nil {
 		t.rnorm.episodeStart()
 	}
 	return obs, nil
 }
 
-// prepare copies an observation into network inputs, checking its shape,
-// and normalises them; learn first adds the observation to the running
-// statistics (while collecting, as VecNormalize does in training mode).
+// prepare writes an observation's network inputs, normalised; learn
+// first adds it to the running statistics (while collecting, as
+// VecNormalize does in training mode). Every observation of an episode
+// is prepared once, in order (a TGN's window advances).
 func (t *Trainer) prepare(obs envs.Observation, nodes, flat []float64, learn bool) error {
-	if err := prepareObs(t.spec, obs, nodes, flat); err != nil {
-		return err
-	}
-	if t.norm != nil {
-		if learn {
-			t.norm.Nodes.update(nodes, t.spec.Nodes)
-			if t.spec.Head != PerNodeHead {
-				t.norm.Flat.update(flat, 1)
-			}
-		}
-		t.norm.apply(t.spec, nodes, flat)
-	}
-	return nil
-}
-
-func prepareObs(spec NetSpec, obs envs.Observation, nodes, flat []float64) error {
-	if len(obs.Nodes) != len(nodes) || (spec.Head != PerNodeHead && len(obs.Flat) != len(flat)) {
-		return fmt.Errorf("observation has %d node values and %d flat values; the network takes %d and %d",
-			len(obs.Nodes), len(obs.Flat), len(nodes), len(flat))
-	}
-	copy(nodes, obs.Nodes)
-	if spec.Head != PerNodeHead {
-		prepareFlat(flat, obs.Flat)
-	}
-	return nil
+	return t.in.prepare(obs, t.norm, learn, nodes, flat)
 }
 
 // learningRate is the step size now: constant, or SB3's linear schedule
@@ -471,6 +457,9 @@ func (t *Trainer) update() (float64, error) {
 	h := t.hyper
 	r := t.roll
 	lr := t.learningRate()
+	if t.spec.recurrent() {
+		return lr, t.updateSequences(lr)
+	}
 	batch, epochs := h.BatchSize, h.Epochs
 	if h.Algorithm == A2C {
 		batch, epochs = r.n, 1
@@ -493,12 +482,67 @@ func (t *Trainer) update() (float64, error) {
 	return lr, nil
 }
 
+// padRow marks a minibatch row that is padding after a sequence's end.
+const padRow = -1
+
+// updateSequences is update for a recurrent policy: its minibatches are
+// whole sequences (the rollout's episodes, or their parts inside the
+// rollout), each padded to seqLen rows, so that the LSTM runs through them
+// from their first step as it did while acting; a minibatch has about
+// BatchSize real rows (at least one sequence).
+func (t *Trainer) updateSequences(lr float64) error {
+	h, r := t.hyper, t.roll
+	var starts, lens []int
+	for i := 0; i < r.n; {
+		j := i
+		for j < r.n-1 && !r.dones[j] && j-i+1 < t.seqLen {
+			j++
+		}
+		starts, lens = append(starts, i), append(lens, j-i+1)
+		i = j + 1
+	}
+	order := make([]int, len(starts))
+	for i := range order {
+		order[i] = i
+	}
+	per, epochs := max(1, h.BatchSize/t.seqLen), h.Epochs
+	if h.Algorithm == A2C {
+		per, epochs = len(order), 1
+	}
+	mb := make([]int, 0, per*t.seqLen)
+	for range epochs {
+		if h.Algorithm == PPO {
+			t.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		for g := 0; g < len(order); g += per {
+			mb = mb[:0]
+			for _, q := range order[g:min(g+per, len(order))] {
+				for k := range t.seqLen {
+					if k < lens[q] {
+						mb = append(mb, starts[q]+k)
+					} else {
+						mb = append(mb, padRow)
+					}
+				}
+			}
+			if err := t.step(mb, lr); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // graphFor returns the training graph for minibatches of b samples.
 func (t *Trainer) graphFor(b int) (*lossGraph, error) {
 	if lg, ok := t.graphs[b]; ok {
 		return lg, nil
 	}
-	lg, err := newLossGraph(t.spec, t.lay, t.theta, t.graph, b, t.hyper)
+	steps := 1
+	if t.spec.recurrent() {
+		steps = t.seqLen
+	}
+	lg, err := newLossGraph(t.spec, t.lay, t.theta, t.graph, b, steps, t.hyper)
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +550,7 @@ func (t *Trainer) graphFor(b int) (*lossGraph, error) {
 	return lg, nil
 }
 
-// step is one gradient step on the rollout rows mb.
+// step is one gradient step on the rollout rows mb (padRow for padding).
 func (t *Trainer) step(mb []int, lr float64) error {
 	lg, err := t.graphFor(len(mb))
 	if err != nil {
@@ -516,9 +560,9 @@ func (t *Trainer) step(mb []int, lr float64) error {
 	bt := &lg.batch
 	if t.hyper.NormalizeAdvantage && len(mb) > 1 {
 		if t.spec.ServiceValues {
-			normalize(lg.fbatch.svcAdv)
+			normalizeWeighted(lg.fbatch.svcAdv, bt.weight, t.spec.Nodes)
 		} else {
-			normalize(bt.adv)
+			normalizeWeighted(bt.adv, bt.weight, 1)
 		}
 	}
 	if err := lg.exec(); err != nil {
@@ -532,13 +576,40 @@ func (t *Trainer) step(mb []int, lr float64) error {
 	return nil
 }
 
-// fillBatch copies rollout rows mb into the graph's inputs and batch.
+// fillBatch copies rollout rows mb into the graph's inputs and batch; a
+// padRow gets zero inputs and weight 0.
 func (t *Trainer) fillBatch(lg *lossGraph, mb []int) {
 	r := t.roll
 	t.gather(lg, mb)
 	bt := &lg.batch
 	n, m := t.spec.Nodes, t.spec.Moves
+	if t.spec.recurrent() {
+		if bt.weight == nil {
+			bt.weight = make([]float64, len(bt.adv))
+			lg.fbatch.weight = bt.weight
+		}
+	}
 	for k, i := range mb {
+		if bt.weight != nil {
+			bt.weight[k] = 1
+		}
+		if i == padRow {
+			bt.weight[k] = 0
+			bt.oldLogp[k], bt.adv[k], bt.returns[k], bt.oldValues[k] = 0, 0, 0, 0
+			if t.spec.factored() {
+				fb := &lg.fbatch
+				clear(fb.choices[k*n : (k+1)*n])
+				fb.hasMask[k] = false
+				if t.spec.ServiceValues {
+					for _, a := range [][]float64{fb.svcOldLogp, fb.svcAdv, fb.svcReturns, fb.svcOldValues} {
+						clear(a[k*n : (k+1)*n])
+					}
+				}
+			} else {
+				bt.dep[k], bt.move[k] = 0, 0
+			}
+			continue
+		}
 		if t.spec.factored() {
 			fb := &lg.fbatch
 			copy(fb.choices[k*n:(k+1)*n], r.choices[i*n:(i+1)*n])
@@ -563,16 +634,51 @@ func (t *Trainer) fillBatch(lg *lossGraph, mb []int) {
 }
 
 // gather copies rollout rows into the graph's inputs: node features
-// node-major (row n*B+k is node n of sample k), flat features row-major.
+// node-major (row n*B+k is node n of sample k), flat features row-major;
+// zeros for a padRow.
 func (t *Trainer) gather(lg *lossGraph, mb []int) {
 	r := t.roll
-	n, f, b := t.spec.Nodes, t.spec.NodeFeatures, len(mb)
+	n, f, b := t.spec.Nodes, t.spec.inputFeatures(), len(mb)
 	for k, i := range mb {
+		if i == padRow {
+			for node := range n {
+				clear(lg.nodesX[(node*b+k)*f : (node*b+k+1)*f])
+			}
+			clear(lg.flatX[k*r.flatDim : (k+1)*r.flatDim])
+			continue
+		}
 		src := r.nodes[i*r.nodeDim : (i+1)*r.nodeDim]
 		for node := range n {
 			copy(lg.nodesX[(node*b+k)*f:(node*b+k+1)*f], src[node*f:(node+1)*f])
 		}
 		copy(lg.flatX[k*r.flatDim:(k+1)*r.flatDim], r.flat[i*r.flatDim:(i+1)*r.flatDim])
+	}
+}
+
+// normalizeWeighted is normalize over the entries whose sample has a
+// nonzero weight (all if weight is nil), per entries per sample; the
+// others are left alone.
+func normalizeWeighted(x, weight []float64, per int) {
+	if weight == nil {
+		normalize(x)
+		return
+	}
+	var vals []float64
+	for s, w := range weight {
+		if w != 0 {
+			vals = append(vals, x[s*per:(s+1)*per]...)
+		}
+	}
+	if len(vals) < 2 {
+		return
+	}
+	normalize(vals)
+	k := 0
+	for s, w := range weight {
+		if w != 0 {
+			copy(x[s*per:(s+1)*per], vals[k:k+per])
+			k += per
+		}
 	}
 }
 

@@ -236,7 +236,7 @@ func TestResumeIsExactWithNormalisationCreditAndValidation(t *testing.T) {
 		policy PolicyKind
 		head   HeadKind
 		action envs.ActionSpace
-	}{{GCN, PerNodeHead, envs.ActionFactored}, {MLP, JointHead, envs.ActionHPAResidual}} {
+	}{{GCN, PerNodeHead, envs.ActionFactored}, {MLP, JointHead, envs.ActionHPAResidual}, {TGN, PerNodeHead, envs.ActionFactored}, {MLPLSTM, JointHead, envs.ActionFactored}} {
 		t.Run(kindName(k.policy, k.head, k.action), func(t *testing.T) {
 			ctx := context.Background()
 			h := smallHyper()
@@ -344,5 +344,86 @@ func TestRunningStatisticsMatchTheTwoPassMeanAndVariance(t *testing.T) {
 	r.apply(x)
 	if x[0] != normClip || x[1] != 0 || math.Abs(x[2]+1) > 1e-6 {
 		t.Errorf("normalised %v, want [10 0 -1]", x)
+	}
+}
+
+// TestTemporalPoliciesRememberTheEpisode: a TGN's and an LSTM's action
+// depends on the observations before the current one, and a reset
+// forgets them; the other policies see the current observation only.
+func TestTemporalPoliciesRememberTheEpisode(t *testing.T) {
+	env := twinEnvIn(t, "onlineboutique", "fluctuating", envs.GoalSLO, envs.ActionFactored)
+	var seen []envs.Observation
+	obs, err := env.Reset(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		seen = append(seen, obs.Clone())
+		res, err := env.Step(envs.Action{Moves: make([]int, 11)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs = res.Obs
+	}
+	last := seen[len(seen)-1]
+	for _, k := range []struct {
+		policy   PolicyKind
+		temporal bool
+	}{{TGN, true}, {GCN, false}, {MLPLSTM, true}, {MLP, false}} {
+		head := PerNodeHead
+		if k.policy == MLP || k.policy == MLPLSTM {
+			head = JointHead
+		}
+		tr, err := NewTrainer(env, Options{Policy: k.policy, Head: head, Hyper: smallHyper(), Seed: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := tr.Policy()
+		value := func(history []envs.Observation) float64 {
+			p.Reset()
+			var v float64
+			for _, o := range history {
+				if _, v, err = p.Act(o, true, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return v
+		}
+		alone, after := value([]envs.Observation{last}), value(seen)
+		if again := value([]envs.Observation{last}); again != alone {
+			t.Errorf("%s: after a reset the same observation is valued %v, before %v", k.policy, again, alone)
+		}
+		if (alone != after) != k.temporal {
+			t.Errorf("%s: value %v alone, %v after 19 earlier observations; temporal %v", k.policy, alone, after, k.temporal)
+		}
+	}
+}
+
+// TestRecurrentRolloutIsReplayedExactly: the LSTM's training graph runs a
+// rollout's episodes from a zero state as acting did step by step, so
+// before the first update every action's probability ratio is exactly 1.
+func TestRecurrentRolloutIsReplayedExactly(t *testing.T) {
+	tr, err := NewTrainer(twinEnvIn(t, "onlineboutique", "peak", envs.GoalSLO, envs.ActionFactored),
+		Options{Policy: MLPLSTM, Head: JointHead, Hyper: smallHyper(), Seed: 2, ServiceValues: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lg, err := tr.graphFor(tr.seqLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := make([]int, tr.seqLen)
+	for i := range mb {
+		mb[i] = i
+	}
+	tr.fillBatch(lg, mb)
+	if err := lg.exec(); err != nil {
+		t.Fatal(err)
+	}
+	if st := lg.stats(); math.Abs(st.ApproxKL) > 1e-12 || st.ClipFraction != 0 {
+		t.Errorf("first episode replayed with approx KL %v and clip fraction %v; want 0", st.ApproxKL, st.ClipFraction)
 	}
 }
