@@ -110,26 +110,32 @@ func TestFullPPOLossGradientMatchesFiniteDifferences(t *testing.T) {
 	for _, k := range gradKinds {
 		t.Run(kindName(k.policy, k.head, k.action), func(t *testing.T) {
 			tr := trainerWithRollout(t, k.policy, k.head, k.action, func(s *NetSpec) { s.Hidden, s.Embed, s.Trunk, s.GATHeads, s.Window = 6, 5, 7, 2, min(s.Window, 3) })
-			mb := []int{2, 19, 33}
-			_, grad := lossAndGrad(t, tr, mb, true)
-			const eps = 1e-6
-			for _, p := range tr.lay.params {
-				size := p.size()
-				for _, j := range []int{0, size / 2, size - 1} {
-					i := p.off + j
-					orig := tr.theta[i]
-					tr.theta[i] = orig + eps
-					up, _ := lossAndGrad(t, tr, mb, true)
-					tr.theta[i] = orig - eps
-					down, _ := lossAndGrad(t, tr, mb, true)
-					tr.theta[i] = orig
-					fd := (up - down) / (2 * eps)
-					if math.Abs(fd-grad[i]) > 1e-5*math.Max(1, math.Abs(fd)) {
-						t.Errorf("%s[%d]: gradient %.9g, finite difference %.9g", p.name, j, grad[i], fd)
-					}
-				}
-			}
+			checkLossGradient(t, tr, []int{2, 19, 33})
 		})
+	}
+}
+
+// checkLossGradient compares the loss's gradient on minibatch mb with
+// central finite differences, for a sample of each parameter's entries.
+func checkLossGradient(t *testing.T, tr *Trainer, mb []int) {
+	t.Helper()
+	_, grad := lossAndGrad(t, tr, mb, true)
+	const eps = 1e-6
+	for _, p := range tr.lay.params {
+		size := p.size()
+		for _, j := range []int{0, size / 2, size - 1} {
+			i := p.off + j
+			orig := tr.theta[i]
+			tr.theta[i] = orig + eps
+			up, _ := lossAndGrad(t, tr, mb, true)
+			tr.theta[i] = orig - eps
+			down, _ := lossAndGrad(t, tr, mb, true)
+			tr.theta[i] = orig
+			fd := (up - down) / (2 * eps)
+			if math.Abs(fd-grad[i]) > 1e-5*math.Max(1, math.Abs(fd)) {
+				t.Errorf("%s[%d]: gradient %.9g, finite difference %.9g", p.name, j, grad[i], fd)
+			}
+		}
 	}
 }
 
@@ -238,24 +244,7 @@ func TestRecurrentLossGradientMatchesFiniteDifferences(t *testing.T) {
 					mb = append(mb, padRow)
 				}
 			}
-			_, grad := lossAndGrad(t, tr, mb, true)
-			const eps = 1e-6
-			for _, p := range tr.lay.params {
-				size := p.size()
-				for _, j := range []int{0, size / 2, size - 1} {
-					i := p.off + j
-					orig := tr.theta[i]
-					tr.theta[i] = orig + eps
-					up, _ := lossAndGrad(t, tr, mb, true)
-					tr.theta[i] = orig - eps
-					down, _ := lossAndGrad(t, tr, mb, true)
-					tr.theta[i] = orig
-					fd := (up - down) / (2 * eps)
-					if math.Abs(fd-grad[i]) > 1e-5*math.Max(1, math.Abs(fd)) {
-						t.Errorf("%s[%d]: gradient %.9g, finite difference %.9g", p.name, j, grad[i], fd)
-					}
-				}
-			}
+			checkLossGradient(t, tr, mb)
 		})
 	}
 }

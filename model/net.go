@@ -361,15 +361,7 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 		if err != nil {
 			return nil, err
 		}
-		if fac {
-			copy(o.move, heads)
-		} else {
-			copy(o.dep, heads[:n])
-			o.move = heads[n : n+m]
-		}
-		o.value = v[0]
-		copy(o.own, v[1:])
-		return o, nil
+		return in.flatOut(heads, v), nil
 	}
 	if s.Policy == MLP {
 		w := n + m
@@ -391,15 +383,7 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 		if err := nn.DenseForward(v, in.v2, 1, in.p("value.w"), in.p("value.b"), t, len(v), nn.Identity); err != nil {
 			return nil, err
 		}
-		if fac {
-			copy(o.move, heads)
-		} else {
-			copy(o.dep, heads[:n])
-			o.move = heads[n : n+m]
-		}
-		o.value = v[0]
-		copy(o.own, v[1:])
-		return o, nil
+		return in.flatOut(heads, v), nil
 	}
 	var err error
 	pooled := false
@@ -501,6 +485,22 @@ func (in *inference) forward(nodeX, flat []float64) (*forwardOut, error) {
 	copy(o.dep, heads[:n])
 	o.move, o.value = heads[n:n+m], heads[n+m]
 	return o, nil
+}
+
+// flatOut fills the output of a flat network (mlp, mlp-lstm) from its
+// policy heads' logits and its critic's values.
+func (in *inference) flatOut(heads, v []float64) *forwardOut {
+	o := &in.out
+	n, m := in.nodes, in.spec.Moves
+	if in.spec.factored() {
+		copy(o.move, heads)
+	} else {
+		copy(o.dep, heads[:n])
+		o.move = heads[n : n+m]
+	}
+	o.value = v[0]
+	copy(o.own, v[1:])
+	return o
 }
 
 // resetState starts a new episode: a recurrent network's state goes back

@@ -4,18 +4,10 @@
 # stack.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/stack.sh
+. scripts/stack.sh
 dir=${GRL_DEV_DIR:-.grlscaler}
-bin/grlctl dev --dir "$dir" &
-dev=$!
-trap 'kill -INT $dev 2>/dev/null || true; wait $dev 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  [ -f "$dir/ready" ] && break
-  kill -0 "$dev" 2>/dev/null || { echo "run: grlctl dev stopped; see $dir/*.log" >&2; exit 1; }
-  sleep 0.2
-done
-[ -f "$dir/ready" ] || { echo "run: the local stack was not ready after 60 s; see $dir/*.log" >&2; exit 1; }
-# shellcheck disable=SC1091
-. "$dir/env"
+start_stack "$dir"
 bin/grlctl submit examples/quickstart.yaml
 bin/grlctl watch quickstart
 bin/grlctl report quickstart
