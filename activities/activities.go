@@ -151,6 +151,19 @@ func rewardConfig(spec *api.ExperimentSpec, a *app.App) (envs.RewardConfig, erro
 	return reward, nil
 }
 
+// trainingReward is the reward an agent controller trains and is
+// validated with: the spec's, with the controller's own cost weight.
+func trainingReward(spec *api.ExperimentSpec, a *app.App, ctrl api.Controller) (envs.RewardConfig, error) {
+	reward, err := rewardConfig(spec, a)
+	if err != nil {
+		return reward, err
+	}
+	if ctrl.CostWeight != nil && spec.Spec.Agent.Action != "" {
+		reward.CostWeight = *ctrl.CostWeight
+	}
+	return reward, nil
+}
+
 // actionSpace is the spec agent's action space; specs recorded before
 // agent.action existed trained in the seed's.
 func actionSpace(spec *api.ExperimentSpec) envs.ActionSpace {
@@ -214,9 +227,10 @@ func actuator(spec *api.ExperimentSpec, a *app.App, space envs.ActionSpace, minR
 	return act, nil
 }
 
-// trainingEnv builds the training environment of a spec: the twin under
-// the training mix, for an agent acting in space.
-func trainingEnv(spec *api.ExperimentSpec, space envs.ActionSpace) (*sim.Env, error) {
+// trainingEnv builds the training environment of an agent controller:
+// the twin under the training mix, in the controller's action space.
+func trainingEnv(spec *api.ExperimentSpec, ctrl api.Controller) (*sim.Env, error) {
+	space := controllerSpace(spec, ctrl)
 	mix := spec.Spec.Load.TrainingMix()
 	if len(mix) == 0 {
 		return nil, invalidSpec("load: no training scenario")
@@ -234,7 +248,7 @@ func trainingEnv(spec *api.ExperimentSpec, space envs.ActionSpace) (*sim.Env, er
 		scenarios = append(scenarios, sim.WeightedScenario{Scenario: sc, Weight: ws.Weight})
 	}
 	ag := spec.Spec.Agent
-	reward, err := rewardConfig(spec, opts.App)
+	reward, err := trainingReward(spec, opts.App, ctrl)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +285,7 @@ func (a *Activities) deployApp(ctx context.Context, in api.DeployInput) (api.Dep
 		}
 		res = r
 	} else {
-		env, err := trainingEnv(spec, actionSpace(spec))
+		env, err := trainingEnv(spec, agentController(spec, "agent"))
 		if err != nil {
 			return api.DeployResult{}, err
 		}
@@ -393,6 +407,7 @@ func agentController(spec *api.ExperimentSpec, name string) api.Controller {
 			if ec.Action != "" {
 				c.Action = ec.Action
 			}
+			c.CostWeight = ec.CostWeight
 		}
 	}
 	return c
@@ -463,7 +478,7 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 		return res, nil
 	}
 	if every := spec.Spec.Agent.Validation.Every; every > 0 {
-		eval, err := validationEvaluator(spec)
+		eval, err := validationEvaluator(spec, agentController(spec, in.Agent))
 		if err != nil {
 			return api.TrainChunkResult{}, err
 		}

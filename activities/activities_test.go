@@ -213,7 +213,7 @@ func TestTrainChunk(t *testing.T) {
 	data1 := mustGet(t, e.store, r1.Checkpoint.Key, r1.Checkpoint.SHA256)
 
 	// Two chunks equal one uninterrupted run of 100 steps.
-	tenv, err := trainingEnv(&spec, actionSpace(&spec))
+	tenv, err := trainingEnv(&spec, agentController(&spec, "agent"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestTrainChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eval, err := validationEvaluator(&spec)
+	eval, err := validationEvaluator(&spec, agentController(&spec, "agent"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -627,5 +627,26 @@ func TestWriteManifestIndexesWhatWasStored(t *testing.T) {
 				t.Fatalf("artifacts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+func TestAnAgentControllerTrainsWithItsOwnCostWeight(t *testing.T) {
+	spec := testSpec(t)
+	w := 0.25
+	spec.Spec.Evaluation.Controllers[0].CostWeight = &w
+	a, err := lookupApp(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := trainingReward(&spec, a, agentController(&spec, "agent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := rewardConfig(&spec, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.CostWeight != 0.25 || shared.CostWeight != spec.Spec.Agent.CostWeight {
+		t.Errorf("training cost weight %v (want 0.25), evaluation's %v (want the agent's %v)", own.CostWeight, shared.CostWeight, spec.Spec.Agent.CostWeight)
 	}
 }

@@ -275,8 +275,9 @@ func (h *heartbeatEnv) Step(act envs.Action) (envs.StepResult, error) {
 }
 
 // k8sTrainingEnv is the training environment on the cluster.
-func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp, space envs.ActionSpace) (*heartbeatEnv, error) {
-	reward, err := rewardConfig(spec, ka.app)
+func (a *Activities) k8sTrainingEnv(ctx context.Context, spec *api.ExperimentSpec, ka *kubeApp, ctrl api.Controller) (*heartbeatEnv, error) {
+	space := controllerSpace(spec, ctrl)
+	reward, err := trainingReward(spec, ka.app, ctrl)
 	if err != nil {
 		return nil, err
 	}
@@ -323,9 +324,9 @@ func chunkScenario(spec *api.ExperimentSpec, chunk int) string {
 // episodes) and is stopped when the chunk ends.
 func (a *Activities) chunkEnv(ctx context.Context, in api.TrainChunkInput) (envs.Env, func() (func(), error), error) {
 	spec := &in.Spec
-	space := controllerSpace(spec, agentController(spec, in.Agent))
+	ctrl := agentController(spec, in.Agent)
 	if spec.Spec.Cluster.Mode != api.ModeK8s {
-		env, err := trainingEnv(spec, space)
+		env, err := trainingEnv(spec, ctrl)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -335,7 +336,7 @@ func (a *Activities) chunkEnv(ctx context.Context, in api.TrainChunkInput) (envs
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err := a.k8sTrainingEnv(ctx, spec, ka, space)
+	env, err := a.k8sTrainingEnv(ctx, spec, ka, ctrl)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -106,8 +106,8 @@ func simAgent(spec *api.ExperimentSpec, c *sim.Cluster, pol *model.Policy, name 
 // would run it: greedily, on every evaluation scenario from its start,
 // for load.duration, with agent.validation.seeds validation seeds each
 // (the seeds that choose the best HPA, never the test seeds). The score
-// is the runs' mean total reward under the training goal.
-func validationEvaluator(spec *api.ExperimentSpec) (model.Evaluator, error) {
+// is the runs' mean total reward under the agent's training reward.
+func validationEvaluator(spec *api.ExperimentSpec, ctrl api.Controller) (model.Evaluator, error) {
 	s := &spec.Spec
 	type run struct {
 		opts sim.Options
@@ -126,7 +126,7 @@ func validationEvaluator(spec *api.ExperimentSpec) (model.Evaluator, error) {
 	if len(runs) == 0 {
 		return nil, invalidSpec("agent validation: no evaluation scenario or seed")
 	}
-	reward, err := rewardConfig(spec, runs[0].opts.App)
+	reward, err := trainingReward(spec, runs[0].opts.App, ctrl)
 	if err != nil {
 		return nil, err
 	}

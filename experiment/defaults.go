@@ -287,6 +287,10 @@ func defaultController(c *api.Controller, a *api.Agent) {
 		if c.Action == "" {
 			c.Action = a.Action
 		}
+		if c.CostWeight == nil {
+			w := a.CostWeight
+			c.CostWeight = &w
+		}
 	case api.ControllerHPA:
 		if c.MinReplicas == 0 {
 			c.MinReplicas = app.DefaultMinReplicas

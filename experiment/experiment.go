@@ -70,7 +70,7 @@
 //	                                                     {name: hpa-cpu-50, type: hpa, hpa: cpu-50}]
 //	      - name                                (required) DNS-1123 label, unique
 //	        type                                (required) agent | hpa | static
-//	        policy, head, action                agent only; default the agent's (head joint for mlp)
+//	        policy, head, action, costWeight    agent only; default the agent's (head joint for mlp)
 //	        hpa                                 hpa only (required): cpu-<pct>, mem-<pct>, cpu-<pct>-mem-<pct>
 //	        minReplicas, maxReplicas            hpa only; default 1 and 8
 //	        replicas                            static only (required); in [1, 1000]

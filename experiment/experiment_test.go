@@ -224,6 +224,7 @@ func TestCanonicalRefusesAnInvalidSpec(t *testing.T) {
 }
 
 func TestDefaultsAreFilledIn(t *testing.T) {
+	one := 1.0
 	doc := `apiVersion: grlscaler.io/v1alpha1
 kind: Experiment
 metadata: {name: d}
@@ -265,7 +266,7 @@ spec:
 		},
 		Evaluation: api.Evaluation{
 			Controllers: []api.Controller{
-				{Name: "agent", Type: api.ControllerAgent, Policy: "gcn", Head: "per-node", Action: "factored"},
+				{Name: "agent", Type: api.ControllerAgent, Policy: "gcn", Head: "per-node", Action: "factored", CostWeight: &one},
 				{Name: "hpa-cpu-50", Type: api.ControllerHPA, HPA: "cpu-50", MinReplicas: 1, MaxReplicas: 8},
 			},
 			Repetitions: 5, ValidationSeeds: 3, SLO: api.Duration(500 * time.Millisecond),
@@ -551,6 +552,11 @@ func malformed(t testing.TB) []struct {
 
 	d = edit(t, "{name: hpa-cpu-50, type: hpa, hpa: cpu-50}", "{name: hpa-cpu-50, type: hpa, hpa: cpu-50, action: factored}")
 	add("an action for an HPA", d, wantErr{loc(t, d, "action: factored"), "spec.evaluation.controllers[1].action", "only for type agent"})
+
+	d = edit(t, "{name: agent, type: agent}\n    - {name: hpa-cpu-50, type: hpa, hpa: cpu-50}", "{name: agent, type: agent, costWeight: 101}\n    - {name: hpa-cpu-50, type: hpa, hpa: cpu-50, costWeight: 1}")
+	add("cost weights out of range and for an HPA", d,
+		wantErr{loc(t, d, "costWeight: 101"), "spec.evaluation.controllers[0].costWeight", "must be in [0, 100]"},
+		wantErr{loc(t, d, "costWeight: 1}"), "spec.evaluation.controllers[1].costWeight", "only for type agent"})
 
 	return cases
 }

@@ -725,6 +725,10 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 					v.add(cp+".action", "hpa-residual needs agent.baseHPA, the HPA it adjusts, e.g. cpu-50")
 				}
 			}
+			// An inherited bad weight is the agent's error, reported there.
+			if w := c.CostWeight; w != nil && *w != s.Agent.CostWeight && (*w < 0 || *w > maxCostWeight) {
+				v.add(cp+".costWeight", "%g must be in [0, %g]", *w, float64(maxCostWeight))
+			}
 			notFor("hpa", c.HPA != "", "hpa")
 			notFor("minReplicas", c.MinReplicas != 0, "hpa")
 			notFor("maxReplicas", c.MaxReplicas != 0, "hpa")
@@ -733,6 +737,7 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 			notFor("policy", c.Policy != "", "agent")
 			notFor("head", c.Head != "", "agent")
 			notFor("action", c.Action != "", "agent")
+			notFor("costWeight", c.CostWeight != nil, "agent")
 			notFor("replicas", c.Replicas != 0, "static")
 			if c.HPA == "" {
 				v.add(cp+".hpa", "required: a preset such as cpu-50, mem-40 or cpu-60-mem-80")
@@ -751,6 +756,7 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 			notFor("policy", c.Policy != "", "agent")
 			notFor("head", c.Head != "", "agent")
 			notFor("action", c.Action != "", "agent")
+			notFor("costWeight", c.CostWeight != nil, "agent")
 			notFor("hpa", c.HPA != "", "hpa")
 			notFor("minReplicas", c.MinReplicas != 0, "hpa")
 			notFor("maxReplicas", c.MaxReplicas != 0, "hpa")
@@ -767,7 +773,11 @@ func (v *validator) evaluation(s *api.Spec, appOK bool) {
 		// The same contestant twice would only repeat the runs. The
 		// fields of other types are empty (or reported above).
 		if c.Type == api.ControllerAgent || c.Type == api.ControllerHPA || c.Type == api.ControllerStatic {
-			key := fmt.Sprintf("%s|%s|%s|%s|%s|%d|%d|%d", c.Type, c.Policy, c.Head, c.Action, c.HPA, c.MinReplicas, c.MaxReplicas, c.Replicas)
+			weight := ""
+			if c.CostWeight != nil {
+				weight = fmt.Sprint(*c.CostWeight)
+			}
+			key := fmt.Sprintf("%s|%s|%s|%s|%s|%s|%d|%d|%d", c.Type, c.Policy, c.Head, c.Action, weight, c.HPA, c.MinReplicas, c.MaxReplicas, c.Replicas)
 			if j, dup := contest[key]; dup && v.ok(cp) {
 				v.add(cp, "the same controller as controllers[%d] (%s)", j, e.Controllers[j].Name)
 			} else if !dup {

@@ -406,6 +406,11 @@ type Controller struct {
 	// space trains a second agent with the same settings in it. Its
 	// credit is the agent's when the space allows it, else shared.
 	Action string `json:"action,omitempty"`
+	// CostWeight (agent only) is the slo goal's cost weight this agent
+	// trains (and is validated) with; default the agent's. Agents with
+	// several weights are a portfolio of trade-offs, as HPA targets are;
+	// evaluation scores every controller with the agent's.
+	CostWeight *float64 `json:"costWeight,omitempty"`
 	// HPA is a preset name such as cpu-50 or cpu-60-mem-80 (hpa only).
 	HPA string `json:"hpa,omitempty"`
 	// MinReplicas and MaxReplicas bound the HPA (hpa only); default 1 and 8.
