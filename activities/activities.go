@@ -490,13 +490,15 @@ func (a *Activities) trainChunk(ctx context.Context, in api.TrainChunkInput) (ap
 	if err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)
 	}
+	report, stopHeartbeats := keepAlive(ctx, spec.Spec.Execution.HeartbeatTimeout.Std()/3, map[string]any{"steps": start})
 	rep, err := tr.Train(ctx, in.Steps, func(p model.Progress) {
 		// After the last rollout the result follows at once; a heartbeat
 		// there only delays it (the first heartbeat is synchronous).
 		if p.Steps < want {
-			heartbeat(ctx, map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward), "best": finite(p.BestScore)})
+			report(map[string]any{"steps": p.Steps, "reward": finite(p.MeanEpisodeReward), "best": finite(p.BestScore)})
 		}
 	})
+	stopHeartbeats()
 	stopLoad()
 	if err != nil {
 		return api.TrainChunkResult{}, fmt.Errorf("train chunk %d of %s: %w", in.Chunk, in.Agent, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	tlog "go.temporal.io/sdk/log"
@@ -57,4 +59,48 @@ func heartbeat(ctx context.Context, details any) {
 	if p := stageReporter(ctx).Progress; p != nil {
 		p(details)
 	}
+}
+
+// keepAlive heartbeats the latest details every interval until stop is
+// called, starting with initial. Training reports progress only between rollouts and updates, and
+// one of them can outlast a short heartbeat timeout on a loaded machine (a
+// per-node policy under the race detector): without this, the server takes
+// a live attempt for a lost one and runs it again. set replaces the
+// details; it heartbeats at once too.
+func keepAlive(ctx context.Context, interval time.Duration, initial any) (set func(details any), stop func()) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	var mu sync.Mutex
+	last := initial
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				mu.Lock()
+				d := last
+				mu.Unlock()
+				heartbeat(ctx, d)
+			}
+		}
+	}()
+	set = func(details any) {
+		mu.Lock()
+		last = details
+		mu.Unlock()
+		heartbeat(ctx, details)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); wg.Wait() }) }
+	return set, stop
 }
